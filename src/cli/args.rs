@@ -1,0 +1,142 @@
+//! Raw arguments (clap derive) and their first check into the settings the library takes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+use crate::mapping::Template;
+use crate::source::{self, SheetChoice, SourceOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "csp-onboard",
+    version,
+    about = "Onboard customers into Microsoft Partner Center in bulk, from a CSV or Excel sheet"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Only warnings and errors on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// How log lines on stderr are written: `text` for people, `json` for unattended runs.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a sheet offline: every problem of every row, nothing sent.
+    Validate(ValidateArgs),
+    /// Write the starter files (default template, sample sheets) into a folder.
+    Template(TemplateArgs),
+    /// Run a local Partner Center emulator on loopback.
+    Emulator(crate::emulator::cli::EmulatorArgs),
+}
+
+/// Which sheet to read and how.
+#[derive(Debug, Args)]
+pub struct SheetArgs {
+    /// The sheet: .csv, .txt, .tsv, .xlsx, .xlsm, .xlsb, .xls or .ods.
+    pub path: PathBuf,
+
+    /// The worksheet of a workbook, by name or 1-based number. Default: the first sheet whose first
+    /// row holds the expected headers.
+    #[arg(long)]
+    pub sheet: Option<String>,
+
+    /// The mapping template (TOML). Default: the built-in one (see `csp-onboard template`).
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+
+    /// The CSV delimiter: `,` `;` `tab` `|` (default: detected).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+
+    /// The text encoding of a CSV: `utf-8`, `utf-16le`, `windows-1252`, ... (default: detected).
+    #[arg(long)]
+    pub encoding: Option<String>,
+}
+
+impl SheetArgs {
+    pub fn template(&self) -> Result<Template, Error> {
+        Ok(match &self.template {
+            Some(path) => Template::load(path)?,
+            None => Template::builtin(),
+        })
+    }
+
+    pub fn source_options(&self) -> Result<SourceOptions, Error> {
+        let delimiter = self.delimiter.as_deref().map(parse_delimiter).transpose()?;
+        let encoding = match &self.encoding {
+            None => None,
+            Some(label) => Some(source::encoding_for_label(label).ok_or_else(|| {
+                Error::usage(
+                    format!("`{label}` is not an encoding csp-onboard knows"),
+                    Some("try `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`".into()),
+                )
+            })?),
+        };
+        Ok(SourceOptions {
+            sheet: match &self.sheet {
+                Some(name) => SheetChoice::Named(name.clone()),
+                None => SheetChoice::FirstRecognized,
+            },
+            delimiter,
+            encoding,
+        })
+    }
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, Error> {
+    match text {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "\t" | "\\t" | "tab" => Ok(b'\t'),
+        "|" | "pipe" => Ok(b'|'),
+        other => Err(Error::usage(
+            format!("`{other}` is not a delimiter csp-onboard reads"),
+            Some("use `,`, `;`, `tab` or `|`".into()),
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub sheet: SheetArgs,
+
+    /// `text` for people, `json` for programs (one document on stdout).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Also write the errors as CSV (row, column, field, value, message) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub errors_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// Where to write the starter files.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}

@@ -1,0 +1,103 @@
+//! The command line: parse arguments into checked settings, call the library, render its outcome
+//! and turn it into an exit code (CONTRACTS.md). No business logic lives here.
+
+mod args;
+
+use std::io::Write;
+use std::process::ExitCode as ProcessExit;
+
+use clap::Parser;
+
+use crate::error::{Error, ExitCode};
+use crate::intake;
+use crate::report::validation::ValidationReport;
+
+pub use args::{Cli, Command, OutputFormat};
+
+/// Runs the binary: parses `std::env::args`, does the work, returns the process exit code.
+pub fn main() -> ProcessExit {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let code = match cli.command {
+        Command::Validate(args) => validate(args),
+        Command::Template(args) => template(args),
+        Command::Emulator(args) => crate::emulator::cli::run(args),
+    };
+    ProcessExit::from(code as u8)
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = if cli.quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("CSP_ONBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cli.log_format {
+        args::LogFormat::Json => builder.json().try_init(),
+        args::LogFormat::Text => builder.without_time().with_target(false).try_init(),
+    };
+}
+
+/// Prints an error the way every command does: `error:` with the message, then `hint:` lines.
+pub fn print_error(error: &Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {error}");
+    if let Some(hint) = error.hint() {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+}
+
+fn validate(args: args::ValidateArgs) -> ExitCode {
+    let json = args.format == OutputFormat::Json;
+    match run_validate(&args) {
+        Ok(code) => code,
+        Err(error) => {
+            if json {
+                let doc = serde_json::json!({ "error": error.to_string() });
+                println!("{doc}");
+            }
+            print_error(&error);
+            error.exit_code()
+        }
+    }
+}
+
+fn run_validate(args: &args::ValidateArgs) -> Result<ExitCode, Error> {
+    let template = args.sheet.template()?;
+    let options = args.sheet.source_options()?;
+    let mut report = ValidationReport::default();
+    intake::read_sheet(&args.sheet.path, &options, &template, &mut report)?;
+    if let Some(path) = &args.errors_out {
+        report.write_errors_csv(path)?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = match args.format {
+        OutputFormat::Json => report.write_json(&mut stdout),
+        OutputFormat::Text => report.write_text(&mut stdout, &args.sheet.path.display().to_string()),
+    };
+    written.map_err(|source| Error::Write {
+        path: "<stdout>".into(),
+        source,
+    })?;
+    Ok(if report.invalid > 0 {
+        ExitCode::RowsFailed
+    } else {
+        ExitCode::Success
+    })
+}
+
+fn template(args: args::TemplateArgs) -> ExitCode {
+    match crate::starter::write_starter_files(&args.dir, args.force) {
+        Ok(files) => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            ExitCode::Success
+        }
+        Err(error) => {
+            print_error(&error);
+            error.exit_code()
+        }
+    }
+}

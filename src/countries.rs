@@ -1,0 +1,123 @@
+//! Country facts Partner Center enforces: which cultures a country accepts, which countries need an
+//! organization registration number, the US state codes and the ISO 639-1 languages.
+//!
+//! The cultures table is `supported-cultures.tsv`, embedded at build time so the binary never reads
+//! it from the working directory. It is parsed once, on first use, into a small map; lookups after
+//! that are a hash probe and a short slice scan.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+const CULTURES_TSV: &str = include_str!("data/supported-cultures.tsv");
+
+/// Countries whose companies must send an organization registration number *and* a phone number,
+/// and the only countries that may send a registration number at all (partner-center-api.md §3.4).
+pub const REGISTRATION_COUNTRIES: [&str; 24] = [
+    "AM", "AZ", "BY", "HU", "KZ", "KG", "MD", "RU", "TJ", "UZ", "UA", "IN", "BR", "ZA", "PL", "AE",
+    "SA", "TR", "TH", "VN", "MM", "IQ", "SS", "VE",
+];
+
+/// Countries where `state` is required offline.
+pub const STATE_REQUIRED_COUNTRIES: [&str; 3] = ["US", "CA", "AU"];
+
+/// USPS codes: the states, DC, the territories and the military "states".
+pub const US_STATES: [&str; 59] = [
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
+    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
+    "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP", "AA", "AE", "AP",
+];
+
+/// ISO 639-1 two-letter language codes.
+const ISO_639_1: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch \
+co cr cs cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi \
+ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky \
+la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om \
+or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te \
+tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu";
+
+fn cultures_table() -> &'static HashMap<&'static str, Vec<&'static str>> {
+    static TABLE: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        CULTURES_TSV
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once('\t'))
+            .map(|(country, cultures)| (country.trim(), cultures.trim().split(',').collect()))
+            .collect()
+    })
+}
+
+/// The cultures Partner Center accepts for an (uppercase ISO alpha-2) country, in the table's
+/// order; `None` when the country is not one Partner Center supports.
+pub fn cultures_for(country: &str) -> Option<&'static [&'static str]> {
+    cultures_table().get(country).map(Vec::as_slice)
+}
+
+pub fn is_supported_country(country: &str) -> bool {
+    cultures_table().contains_key(country)
+}
+
+/// `Some(canonical spelling)` when `culture` (any case) is accepted for `country`.
+pub fn accepted_culture(country: &str, culture: &str) -> Option<&'static str> {
+    cultures_for(country)?
+        .iter()
+        .copied()
+        .find(|c| c.eq_ignore_ascii_case(culture))
+}
+
+pub fn requires_registration_number(country: &str) -> bool {
+    REGISTRATION_COUNTRIES.contains(&country)
+}
+
+pub fn requires_state(country: &str) -> bool {
+    STATE_REQUIRED_COUNTRIES.contains(&country)
+}
+
+pub fn is_us_state(code: &str) -> bool {
+    US_STATES.contains(&code)
+}
+
+pub fn is_iso_639_1(code: &str) -> bool {
+    code.len() == 2
+        && code.is_ascii()
+        && ISO_639_1
+            .split(' ')
+            .any(|known| known.eq_ignore_ascii_case(code))
+}
+
+/// The language part of a culture name: `nl-NL` → `nl`, `az-Latn-AZ` → `az`.
+pub fn language_of(culture: &str) -> &str {
+    culture.split('-').next().unwrap_or(culture)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_country_but_mozambique_and_suriname_accepts_en_us() {
+        let refusing: Vec<_> = cultures_table()
+            .iter()
+            .filter(|(_, cultures)| !cultures.contains(&"en-US"))
+            .map(|(country, _)| *country)
+            .collect();
+        let mut refusing = refusing;
+        refusing.sort();
+        assert_eq!(refusing, ["MZ", "SR"]);
+    }
+
+    #[test]
+    fn cultures_compare_case_insensitively() {
+        assert_eq!(accepted_culture("NL", "NL-nl"), Some("nl-NL"));
+        assert_eq!(accepted_culture("NL", "sv-SE"), None);
+    }
+
+    #[test]
+    fn languages_are_iso_639_1() {
+        assert!(is_iso_639_1("nl"));
+        assert!(is_iso_639_1("SV"));
+        assert!(!is_iso_639_1("xx"));
+        assert!(!is_iso_639_1("eng"));
+    }
+}

@@ -1,0 +1,2 @@
+//! A local Partner Center (placeholder until the emulator issue lands).
+pub mod cli;

@@ -1,0 +1,68 @@
+//! The library's error type: one variant per layer, each carrying the context a user needs, and
+//! the one place that decides which exit code (CONTRACTS.md) a failure becomes.
+
+use crate::mapping::{MappingError, TemplateError};
+use crate::source::SourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A file the user asked us to write could not be written.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting or argument that cannot be used.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+/// The process exit codes of CONTRACTS.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Success = 0,
+    RowsFailed = 1,
+    Usage = 2,
+    Auth = 3,
+    Interrupted = 4,
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Error {
+        Error::Usage {
+            message: message.into(),
+            hint,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Source(_)
+            | Error::Mapping(_)
+            | Error::Template(_)
+            | Error::Write { .. }
+            | Error::Usage { .. } => ExitCode::Usage,
+        }
+    }
+
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Source(e) => e.hint(),
+            Error::Mapping(e) => e.hint(),
+            Error::Template(e) => e.hint(),
+            Error::Usage { hint, .. } => hint.clone(),
+            Error::Write { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! What csp-onboard tells people and programs about a sheet or a job: the validation report today;
+//! status tables, results files and the credential export with the journal.
+
+pub mod validation;

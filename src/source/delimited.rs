@@ -1,0 +1,313 @@
+//! Delimited text: CSV, and the text exports Excel writes (semicolon CSV in many locales,
+//! "Unicode text" = UTF-16 LE with a BOM and tabs).
+//!
+//! Detection decides from the first 64 KiB: a BOM names the encoding; without one, bytes that are
+//! valid UTF-8 are read as UTF-8 and anything else as Windows-1252 (what Excel writes on Western
+//! Windows). The delimiter is the candidate that splits the sampled records into the most columns
+//! consistently. The file is then streamed. If a byte past the sample proves the UTF-8 guess wrong,
+//! the file is read again from the start as Windows-1252, skipping the records already visited —
+//! which is only sound if they were plain ASCII (identical in both encodings); otherwise the file
+//! mixes encodings and the user is told which rows disagree.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use csv::StringRecord;
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+use encoding_rs_io::DecodeReaderBytesBuilder;
+
+use super::lines::LfLines;
+use super::{Header, RawRow, RowVisitor, SourceError, SourceInfo, SourceOptions};
+
+const SAMPLE_BYTES: usize = 64 * 1024;
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+pub fn read<V: RowVisitor>(
+    path: &Path,
+    options: &SourceOptions,
+    visitor: &mut V,
+) -> Result<SourceInfo, V::Error> {
+    let io_error = |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let sample = read_sample(path).map_err(io_error)?;
+    let mut encoding = match options.encoding {
+        Some(forced) => Detected {
+            encoding: forced,
+            guessed: false,
+        },
+        None => detect_encoding(&sample),
+    };
+    let delimiter = options
+        .delimiter
+        .unwrap_or_else(|| detect_delimiter(&decode_sample(&sample, encoding.encoding)));
+
+    let mut skip = 0;
+    loop {
+        let outcome = read_records(path, encoding.encoding, delimiter, skip, visitor)?;
+        match outcome {
+            Outcome::Done => {
+                return Ok(SourceInfo {
+                    format: "delimited text",
+                    sheet: None,
+                    encoding: Some(encoding.encoding.name()),
+                    delimiter: Some(delimiter as char),
+                });
+            }
+            Outcome::InvalidUtf8 {
+                records,
+                row,
+                first_non_ascii_row,
+            } => {
+                if !encoding.guessed {
+                    return Err(SourceError::Malformed {
+                        path: path.to_path_buf(),
+                        row,
+                        message: "this row is not valid UTF-8".into(),
+                    }
+                    .into());
+                }
+                if let Some(utf8_row) = first_non_ascii_row {
+                    return Err(SourceError::MixedEncoding {
+                        path: path.to_path_buf(),
+                        bad_row: row,
+                        utf8_row,
+                    }
+                    .into());
+                }
+                encoding = Detected {
+                    encoding: WINDOWS_1252,
+                    guessed: false,
+                };
+                skip = records;
+            }
+        }
+    }
+}
+
+struct Detected {
+    encoding: &'static Encoding,
+    /// UTF-8 chosen only because the sample was valid UTF-8: a later byte may overturn it.
+    guessed: bool,
+}
+
+fn read_sample(path: &Path) -> io::Result<Vec<u8>> {
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    File::open(path)?
+        .take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut sample)?;
+    Ok(sample)
+}
+
+fn detect_encoding(sample: &[u8]) -> Detected {
+    if let Some((encoding, _)) = Encoding::for_bom(sample) {
+        return Detected {
+            encoding,
+            guessed: false,
+        };
+    }
+    let valid_utf8 = match std::str::from_utf8(sample) {
+        Ok(_) => true,
+        // A multi-byte character cut by the end of the sample is not evidence against UTF-8.
+        Err(e) => e.error_len().is_none() && sample.len() == SAMPLE_BYTES,
+    };
+    if valid_utf8 {
+        Detected {
+            encoding: UTF_8,
+            guessed: true,
+        }
+    } else {
+        Detected {
+            encoding: WINDOWS_1252,
+            guessed: false,
+        }
+    }
+}
+
+fn decode_sample(sample: &[u8], encoding: &'static Encoding) -> String {
+    encoding.decode_with_bom_removal(sample).0.into_owned()
+}
+
+/// The delimiter that splits the sample's records into the most columns, consistently.
+fn detect_delimiter(sample: &str) -> u8 {
+    let mut best = (false, 0usize, b',');
+    for delimiter in DELIMITERS {
+        let (consistent, columns) = delimiter_score(sample, delimiter);
+        if columns > 1 && (consistent, columns) > (best.0, best.1) {
+            best = (consistent, columns, delimiter);
+        }
+    }
+    best.2
+}
+
+fn delimiter_score(sample: &str, delimiter: u8) -> (bool, usize) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(sample.as_bytes());
+    let mut lengths = Vec::new();
+    let mut record = StringRecord::new();
+    while lengths.len() < 50 {
+        match reader.read_record(&mut record) {
+            Ok(true) if record.iter().all(|f| f.trim().is_empty()) => continue,
+            Ok(true) => lengths.push(record.len()),
+            _ => break,
+        }
+    }
+    // The last sampled record may be cut by the end of the sample.
+    if lengths.len() > 2 {
+        lengths.pop();
+    }
+    let Some(&header) = lengths.first() else {
+        return (false, 0);
+    };
+    let agreeing = lengths.iter().filter(|&&n| n == header).count();
+    (agreeing * 10 >= lengths.len() * 9, header)
+}
+
+fn open_stream(path: &Path, encoding: &'static Encoding) -> io::Result<Box<dyn Read>> {
+    let mut file = File::open(path)?;
+    if encoding == UTF_8 {
+        let mut bom = [0u8; 3];
+        let n = file.read(&mut bom)?;
+        let keep: Box<dyn Read> = if bom[..n] == [0xEF, 0xBB, 0xBF] {
+            Box::new(file)
+        } else {
+            Box::new(io::Cursor::new(bom[..n].to_vec()).chain(file))
+        };
+        return Ok(Box::new(LfLines::new(keep)));
+    }
+    let bom_aware = encoding == UTF_16LE || encoding == UTF_16BE;
+    let decoded = DecodeReaderBytesBuilder::new()
+        .encoding(Some(encoding))
+        .bom_override(bom_aware)
+        .strip_bom(true)
+        .build(file);
+    Ok(Box::new(LfLines::new(decoded)))
+}
+
+enum Outcome {
+    Done,
+    InvalidUtf8 {
+        /// Records read (blank ones included) before the bad one.
+        records: u64,
+        row: u64,
+        first_non_ascii_row: Option<u64>,
+    },
+}
+
+/// Streams the records of `path`, numbering them as a spreadsheet would, and visits the non-empty
+/// ones from the header on; the first `skip` records were visited by an earlier pass.
+fn read_records<V: RowVisitor>(
+    path: &Path,
+    encoding: &'static Encoding,
+    delimiter: u8,
+    skip: u64,
+    visitor: &mut V,
+) -> Result<Outcome, V::Error> {
+    let stream = open_stream(path, encoding).map_err(|source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(256 * 1024)
+        .from_reader(stream);
+    let check_ascii = encoding == UTF_8;
+    let mut numbering = RowNumbering::default();
+    let mut raw = StringRecord::new();
+    let mut row = RawRow::default();
+    let mut records = 0u64;
+    let mut first_non_ascii_row = None;
+    let mut header_seen = skip > 0;
+    loop {
+        match reader.read_record(&mut raw) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => {
+                let row = numbering.next_guess();
+                return match error.kind() {
+                    csv::ErrorKind::Utf8 { .. } => Ok(Outcome::InvalidUtf8 {
+                        records,
+                        row,
+                        first_non_ascii_row,
+                    }),
+                    _ => Err(SourceError::Malformed {
+                        path: path.to_path_buf(),
+                        row,
+                        message: error.to_string(),
+                    }
+                    .into()),
+                };
+            }
+        }
+        records += 1;
+        let number = numbering.number(reader.position().line(), &raw);
+        if check_ascii && first_non_ascii_row.is_none() && !raw.as_slice().is_ascii() {
+            first_non_ascii_row = Some(number);
+        }
+        if records <= skip {
+            continue;
+        }
+        row.number = number;
+        row.cells.clear();
+        for field in raw.iter() {
+            row.cells.push_field(field.trim());
+        }
+        if row.is_blank() {
+            continue;
+        }
+        if header_seen {
+            visitor.row(&row)?;
+        } else {
+            header_seen = true;
+            visitor.header(&Header {
+                number,
+                cells: row.cells.iter().map(str::to_owned).collect(),
+                sheet: None,
+            })?;
+        }
+    }
+    if !header_seen {
+        return Err(SourceError::NoHeader {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(Outcome::Done)
+}
+
+/// Turns the parser's line count into spreadsheet row numbers: a record counts one whatever line
+/// breaks its cells hold, and a blank line counts one.
+#[derive(Default)]
+struct RowNumbering {
+    /// The parser's line after the previous record (1 before any).
+    last_line: u64,
+    /// Line breaks inside the cells of all records so far.
+    embedded: u64,
+    last_number: u64,
+}
+
+impl RowNumbering {
+    /// `line_after` is the reader's line after reading `record` (the stream ends every record with
+    /// a line break, see [`LfLines`]), so the record's last line is `line_after - 1`.
+    fn number(&mut self, line_after: u64, record: &StringRecord) -> u64 {
+        let previous = self.last_line.max(1);
+        if line_after - previous > 1 {
+            self.embedded += memchr::memchr_iter(b'\n', record.as_slice().as_bytes()).count() as u64;
+        }
+        self.last_line = line_after;
+        self.last_number = line_after - 1 - self.embedded;
+        self.last_number
+    }
+
+    /// The likely number of a record that failed to parse, for error messages.
+    fn next_guess(&self) -> u64 {
+        self.last_number + 1
+    }
+}

@@ -1,0 +1,212 @@
+//! Reading a distributor's sheet into raw rows: sheet row numbers and cells as the text a person
+//! sees.
+//!
+//! Two families of input: delimited text (CSV and Excel's text exports, see [`delimited`]) and
+//! spreadsheets read through calamine (see [`spreadsheet`]). Both stream: a CSV is never held whole,
+//! and an xlsx sheet is read cell by cell in one pass that also sees each cell's number format (so a
+//! ZIP shown as `02134` does not come out as `2134`). xls, xlsb and ods are loaded whole by calamine.
+//!
+//! Rows are pushed to a [`RowVisitor`] rather than pulled through an iterator: the xlsx cell reader
+//! borrows its workbook, and a visitor keeps both on one stack frame without self-reference.
+//!
+//! Invariants every caller may rely on:
+//! - The header is the first non-empty row; rows above it are never visited.
+//! - Empty rows (every cell blank after trimming) are never visited, but still occupy their
+//!   number, so the numbers are those a spreadsheet program shows (CONTRACTS.md "Rows").
+//! - Cells are trimmed.
+
+mod delimited;
+mod lines;
+mod spreadsheet;
+
+use std::path::{Path, PathBuf};
+
+use csv::StringRecord;
+pub use encoding_rs::Encoding;
+
+/// One data row as it stands in the sheet.
+#[derive(Debug, Default)]
+pub struct RawRow {
+    /// The number a spreadsheet program shows for this row (1-based).
+    pub number: u64,
+    /// The trimmed cell texts, in column order (may be shorter than the header).
+    pub cells: StringRecord,
+}
+
+impl RawRow {
+    pub fn cell(&self, column: usize) -> &str {
+        self.cells.get(column).unwrap_or("")
+    }
+
+    fn is_blank(&self) -> bool {
+        self.cells.iter().all(str::is_empty)
+    }
+}
+
+/// The header row, and which sheet it was found on (spreadsheets only).
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub number: u64,
+    pub cells: Vec<String>,
+    pub sheet: Option<String>,
+}
+
+/// Receives a sheet's header and rows, in order.
+pub trait RowVisitor {
+    type Error: From<SourceError>;
+
+    /// Whether this first non-empty row of a sheet is the header the caller can work with. Used to
+    /// pick a sheet when the user named none (an "Instructions" sheet in front is skipped).
+    fn recognizes(&self, header: &[String]) -> bool;
+
+    /// Called once, before any row, with the chosen header.
+    fn header(&mut self, header: &Header) -> Result<(), Self::Error>;
+
+    /// Called for every non-empty row below the header.
+    fn row(&mut self, row: &RawRow) -> Result<(), Self::Error>;
+}
+
+/// How to pick the sheet of a workbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SheetChoice {
+    /// The first sheet whose first non-empty row the visitor recognizes.
+    FirstRecognized,
+    /// By name; a name made only of digits that names no sheet is taken as a 1-based position.
+    Named(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    pub sheet: SheetChoice,
+    /// Overrides delimiter detection for delimited text.
+    pub delimiter: Option<u8>,
+    /// Overrides encoding detection for delimited text.
+    pub encoding: Option<&'static Encoding>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            sheet: SheetChoice::FirstRecognized,
+            delimiter: None,
+            encoding: None,
+        }
+    }
+}
+
+/// What the reader found out about the file, for the user's information.
+#[derive(Debug, Clone, Default)]
+pub struct SourceInfo {
+    pub format: &'static str,
+    pub sheet: Option<String>,
+    pub encoding: Option<&'static str>,
+    pub delimiter: Option<char>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`{}` is not a sheet csp-onboard can read: expected .csv, .txt, .tsv, .xlsx, .xlsm, .xlsb, .xls or .ods",
+        path.display()
+    )]
+    UnknownFormat { path: PathBuf },
+    #[error("`{}` has no header row: every row is empty", path.display())]
+    NoHeader { path: PathBuf },
+    #[error("`{}`, row {row}: {message}", path.display())]
+    Malformed {
+        path: PathBuf,
+        row: u64,
+        message: String,
+    },
+    #[error("cannot read workbook `{}`: {message}", path.display())]
+    Workbook { path: PathBuf, message: String },
+    #[error("workbook `{}` has no sheet `{wanted}`; its sheets are {}", path.display(), quote_list(available))]
+    SheetNotFound {
+        path: PathBuf,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "no sheet of `{}` starts with the expected headers; its sheets are {}",
+        path.display(), quote_list(sheets)
+    )]
+    NoRecognizedSheet { path: PathBuf, sheets: Vec<String> },
+    #[error(
+        "`{}` mixes encodings: row {bad_row} is not valid UTF-8, but row {utf8_row} holds UTF-8 text",
+        path.display()
+    )]
+    MixedEncoding {
+        path: PathBuf,
+        bad_row: u64,
+        utf8_row: u64,
+    },
+}
+
+impl SourceError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SourceError::NoRecognizedSheet { .. } | SourceError::SheetNotFound { .. } => {
+                Some("name the sheet with `--sheet NAME` or `--sheet NUMBER`".into())
+            }
+            SourceError::MixedEncoding { .. } => Some(
+                "save the file again as UTF-8, or name its encoding with `--encoding windows-1252`"
+                    .into(),
+            ),
+            SourceError::UnknownFormat { .. } => {
+                Some("save the sheet as CSV (UTF-8) or as an Excel workbook".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn quote_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads `path` and feeds its header and rows to `visitor`.
+pub fn read<V: RowVisitor>(
+    path: &Path,
+    options: &SourceOptions,
+    visitor: &mut V,
+) -> Result<SourceInfo, V::Error> {
+    match Format::of(path) {
+        Some(Format::Delimited) => delimited::read(path, options, visitor),
+        Some(Format::Workbook) => spreadsheet::read(path, options, visitor),
+        None => Err(SourceError::UnknownFormat {
+            path: path.to_path_buf(),
+        }
+        .into()),
+    }
+}
+
+/// Parses an `--encoding` value (any WHATWG label: `utf-8`, `windows-1252`, `utf-16le`, `latin1`).
+pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+    Encoding::for_label(label.trim().as_bytes())
+}
+
+enum Format {
+    Delimited,
+    Workbook,
+}
+
+impl Format {
+    fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "txt" | "tsv" | "tab" => Some(Format::Delimited),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Workbook),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The offline rules of partner-center-api.md §3: everything that can be known wrong about a row
+//! before anything is sent.
+//!
+//! A row is checked completely — every problem of every field is reported in one pass, so a user
+//! fixes a sheet once, not once per error. Each [`Issue`] names the row, the column as written in
+//! the sheet (or none when the value came from the template), the canonical field, the raw text
+//! and a message that says how to fix it.
+//!
+//! Duplicate domains are found across the whole input with 64-bit hashes of the full lowercase
+//! domain, so a million-row file costs a few dozen megabytes, not a copy of every domain. The first
+//! row with a domain wins; the second and later rows are the errors.
+
+mod rules;
+
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::mapping::{Binding, Draft, Field, Origin};
+
+/// One problem with one row, or with the sheet as a whole (`row` = `None`, warnings only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    pub row: Option<u64>,
+    pub column: Option<String>,
+    pub field: Option<&'static str>,
+    pub value: Option<String>,
+    pub message: String,
+}
+
+/// Checks rows one after another; remembers the domains it has seen.
+#[derive(Default)]
+pub struct Validator {
+    domains: FxHashMap<u64, u64>,
+}
+
+impl Validator {
+    pub fn new() -> Validator {
+        Validator::default()
+    }
+
+    /// Every problem of `draft`; empty when the row is valid.
+    pub fn check(&mut self, draft: &Draft<'_>, binding: &Binding<'_>) -> Vec<Issue> {
+        let mut found = Findings {
+            draft,
+            binding,
+            issues: Vec::new(),
+        };
+        rules::check_row(&mut found, binding.template().direct);
+        if !found.has(Field::Domain) {
+            self.check_duplicate(&mut found);
+        }
+        found.issues
+    }
+
+    fn check_duplicate(&mut self, found: &mut Findings<'_, '_>) {
+        let domain = found.draft.text(Field::Domain);
+        if domain.is_empty() {
+            return;
+        }
+        let row = found.draft.row;
+        let first = *self.domains.entry(domain_hash(domain)).or_insert(row);
+        if first != row {
+            found.report(
+                Field::Domain,
+                format!("domain `{domain}` is already used by row {first}; each customer needs its own domain"),
+            );
+        }
+    }
+}
+
+/// A 64-bit hash of a full lowercase domain, stable within one run (duplicates are an in-file
+/// matter; nothing stores it).
+fn domain_hash(domain: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    domain.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The issues of one row, being collected.
+struct Findings<'d, 'r> {
+    draft: &'d Draft<'r>,
+    binding: &'d Binding<'d>,
+    issues: Vec<Issue>,
+}
+
+impl Findings<'_, '_> {
+    fn text(&self, field: Field) -> &str {
+        self.draft.text(field)
+    }
+
+    fn has(&self, field: Field) -> bool {
+        self.issues.iter().any(|i| i.field == Some(field.name()))
+    }
+
+    fn report(&mut self, field: Field, message: String) {
+        let value = self.draft.get(field);
+        let column = match value.origin {
+            Origin::Column(_) | Origin::Missing => {
+                value.column.and_then(|c| self.binding.header(c)).map(str::to_owned)
+            }
+            Origin::Default | Origin::Constant | Origin::Derived => None,
+        };
+        let raw = match value.origin {
+            Origin::Column(_) => value.raw,
+            _ => &value.text,
+        };
+        self.issues.push(Issue {
+            row: Some(self.draft.row),
+            column,
+            field: Some(field.name()),
+            value: (!raw.is_empty()).then(|| raw.to_string()),
+            message,
+        });
+    }
+}

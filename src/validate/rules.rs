@@ -1,0 +1,361 @@
+//! One function per field (or per cross-field rule) of partner-center-api.md §3. Each adds issues
+//! through [`Findings::report`]; none stops at the first problem of the row.
+
+use super::Findings;
+use crate::countries;
+use crate::mapping::{DOMAIN_SUFFIX, Field};
+
+const MAX_DOMAIN_PREFIX: usize = 27;
+
+pub(super) fn check_row(f: &mut Findings<'_, '_>, direct: bool) {
+    domain(f);
+    company_name(f);
+    email(f);
+    required_with_max(f, Field::FirstName, "the contact's first name", 50);
+    required_with_max(f, Field::LastName, "the contact's last name", 50);
+    required_with_max(f, Field::AddressLine1, "the street address", 200);
+    optional_with_max(f, Field::AddressLine2, 200);
+    optional_with_max(f, Field::AddressLine3, 200);
+    required_with_max(f, Field::City, "the city", 200);
+    let country_ok = country(f);
+    let country = f.draft.text(Field::Country);
+    postal_code(f, &country);
+    if country_ok {
+        state(f, &country);
+        culture(f, &country);
+        registration_and_phone(f, &country);
+    }
+    language(f);
+    reseller(f, direct);
+}
+
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+fn required(f: &mut Findings<'_, '_>, field: Field, what: &str) -> bool {
+    if f.text(field).is_empty() {
+        f.report(field, format!("{what} is required"));
+        return false;
+    }
+    true
+}
+
+fn too_long(f: &mut Findings<'_, '_>, field: Field, max: usize) {
+    let length = chars(f.text(field));
+    if length > max {
+        f.report(
+            field,
+            format!("{length} characters is too long: at most {max} are allowed"),
+        );
+    }
+}
+
+fn required_with_max(f: &mut Findings<'_, '_>, field: Field, what: &str, max: usize) {
+    if required(f, field, what) {
+        too_long(f, field, max);
+    }
+}
+
+fn optional_with_max(f: &mut Findings<'_, '_>, field: Field, max: usize) {
+    too_long(f, field, max);
+}
+
+fn domain(f: &mut Findings<'_, '_>) {
+    if !required(
+        f,
+        Field::Domain,
+        "the domain (the customer's `<prefix>.onmicrosoft.com` name)",
+    ) {
+        return;
+    }
+    let full = f.draft.text(Field::Domain);
+    let Some(prefix) = full.strip_suffix(DOMAIN_SUFFIX) else {
+        let example = full.split('.').next().unwrap_or("contoso");
+        f.report(
+            Field::Domain,
+            format!(
+                "`{full}` is not an onmicrosoft.com domain: give the prefix (e.g. `{example}`) or the full `{example}{DOMAIN_SUFFIX}` name"
+            ),
+        );
+        return;
+    };
+    if prefix.is_empty() {
+        f.report(
+            Field::Domain,
+            "the domain prefix is empty: write it before `.onmicrosoft.com`".into(),
+        );
+        return;
+    }
+    if let Some(bad) = prefix.chars().find(|c| !c.is_ascii_alphanumeric()) {
+        f.report(
+            Field::Domain,
+            format!("the domain prefix `{prefix}` may hold only letters A-Z and digits 0-9, not {}", describe_char(bad)),
+        );
+    }
+    let length = chars(prefix);
+    if length > MAX_DOMAIN_PREFIX {
+        f.report(
+            Field::Domain,
+            format!("the domain prefix `{prefix}` has {length} characters: at most {MAX_DOMAIN_PREFIX} are allowed"),
+        );
+    }
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "spaces".into(),
+        '-' => "hyphens".into(),
+        '_' => "underscores".into(),
+        '.' => "dots".into(),
+        other => format!("`{other}`"),
+    }
+}
+
+fn company_name(f: &mut Findings<'_, '_>) {
+    if !required(f, Field::CompanyName, "the company name") {
+        return;
+    }
+    if !f.text(Field::CompanyName).chars().any(char::is_alphanumeric) {
+        f.report(
+            Field::CompanyName,
+            "a company name needs at least one letter or digit".into(),
+        );
+    }
+    too_long(f, Field::CompanyName, 255);
+}
+
+fn email(f: &mut Findings<'_, '_>) {
+    if !required(f, Field::Email, "the billing email address") {
+        return;
+    }
+    let text = f.draft.text(Field::Email);
+    if let Err(why) = plausible_email(&text) {
+        f.report(Field::Email, format!("not a usable email address: {why}"));
+    }
+}
+
+/// `local@domain.tld`, one address, no spaces.
+fn plausible_email(text: &str) -> Result<(), &'static str> {
+    if text.contains([',', ';']) {
+        return Err("give exactly one address");
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Err("it contains a space");
+    }
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return Err("it has no `@`");
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err("expected `name@domain.tld`");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return Err("the part after `@` must be a domain such as `contoso.com`");
+    }
+    let tld = labels[labels.len() - 1];
+    if tld.chars().count() < 2 || !tld.chars().all(char::is_alphanumeric) {
+        return Err("the part after the last dot is not a top-level domain");
+    }
+    Ok(())
+}
+
+/// Returns whether the country is usable for the rules that depend on it.
+fn country(f: &mut Findings<'_, '_>) -> bool {
+    if !required(
+        f,
+        Field::Country,
+        "the country (a two-letter ISO code such as `US`)",
+    ) {
+        return false;
+    }
+    let code = f.draft.text(Field::Country);
+    if code == "UK" {
+        f.report(
+            Field::Country,
+            "`UK` is not an ISO 3166-1 code: the United Kingdom is `GB`".into(),
+        );
+        return false;
+    }
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        f.report(
+            Field::Country,
+            "expected a two-letter ISO 3166-1 country code such as `US`, `NL` or `GB`".into(),
+        );
+        return false;
+    }
+    if !countries::is_supported_country(&code) {
+        f.report(
+            Field::Country,
+            format!("`{code}` is not a country Partner Center supports"),
+        );
+        return false;
+    }
+    true
+}
+
+fn postal_code(f: &mut Findings<'_, '_>, country: &str) {
+    if !required(f, Field::PostalCode, "the postal code") {
+        return;
+    }
+    if country != "US" {
+        return;
+    }
+    let zip = f.draft.text(Field::PostalCode);
+    if is_us_zip(&zip) {
+        return;
+    }
+    let message = if (3..=4).contains(&zip.len()) && zip.bytes().all(|b| b.is_ascii_digit()) {
+        format!(
+            "a US ZIP code has 5 digits; did Excel drop a leading zero? `{zip}` → `{zip:0>5}`? Format the column as text so the zeros stay"
+        )
+    } else {
+        "a US ZIP code is 5 digits (`98052`) or ZIP+4 (`98052-6399`)".to_string()
+    };
+    f.report(Field::PostalCode, message);
+}
+
+fn is_us_zip(zip: &str) -> bool {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    match zip.split_once('-') {
+        None => zip.len() == 5 && digits(zip),
+        Some((five, four)) => five.len() == 5 && four.len() == 4 && digits(five) && digits(four),
+    }
+}
+
+fn state(f: &mut Findings<'_, '_>, country: &str) {
+    if !countries::requires_state(country) {
+        return;
+    }
+    if !required(f, Field::State, &format!("the state or province (for `{country}`)")) {
+        return;
+    }
+    let state = f.draft.text(Field::State);
+    if country == "US" && !countries::is_us_state(&state) {
+        f.report(
+            Field::State,
+            "expected a two-letter USPS state code such as `WA`, `NY` or `DC`".into(),
+        );
+    }
+}
+
+fn culture(f: &mut Findings<'_, '_>, country: &str) {
+    if !required(f, Field::Culture, "the culture (such as `en-US`)") {
+        return;
+    }
+    let culture = f.draft.text(Field::Culture);
+    if countries::accepted_culture(country, &culture).is_none() {
+        let accepted = countries::cultures_for(country)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        f.report(
+            Field::Culture,
+            format!("Partner Center does not accept culture `{culture}` for `{country}`; use one of {accepted}"),
+        );
+    }
+}
+
+fn language(f: &mut Findings<'_, '_>) {
+    if !required(f, Field::Language, "the language (such as `en`)") {
+        return;
+    }
+    if !countries::is_iso_639_1(f.text(Field::Language)) {
+        f.report(
+            Field::Language,
+            "expected a two-letter ISO 639-1 language code such as `en`, `nl` or `sv`".into(),
+        );
+    }
+}
+
+fn registration_and_phone(f: &mut Findings<'_, '_>, country: &str) {
+    if countries::requires_registration_number(country) {
+        required(
+            f,
+            Field::OrganizationRegistrationNumber,
+            &format!("an organization registration number (for `{country}`)"),
+        );
+        required(
+            f,
+            Field::PhoneNumber,
+            &format!("a phone number (for `{country}`, with the registration number)"),
+        );
+    } else if !f.text(Field::OrganizationRegistrationNumber).is_empty() {
+        f.report(
+            Field::OrganizationRegistrationNumber,
+            format!("must be empty for `{country}`: Partner Center takes a registration number only for the 24 countries that require one (error 600002)"),
+        );
+    }
+}
+
+fn reseller(f: &mut Findings<'_, '_>, direct: bool) {
+    let id = f.draft.text(Field::AssociatedPartnerId);
+    if id.is_empty() {
+        if !direct {
+            f.report(
+                Field::AssociatedPartnerId,
+                "the reseller's tenant id is required; for direct customers set `direct = true` in the template".into(),
+            );
+        }
+        return;
+    }
+    if !is_guid(&id) {
+        f.report(
+            Field::AssociatedPartnerId,
+            "the reseller id must be a tenant id (GUID) such as `484e548c-f5f3-4528-93a9-c16c6373cb59`".into(),
+        );
+    }
+}
+
+/// `8-4-4-4-12` hex digits.
+pub fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(plausible_email("gena@wingtiptoys.com").is_ok());
+        assert!(plausible_email("gena.soto+ms@sub.wingtip.co.uk").is_ok());
+        for bad in [
+            "gena",
+            "gena@",
+            "@x.com",
+            "gena@wingtip",
+            "a@b.c",
+            "a b@c.com",
+            "a@b.com;c@d.com",
+            "a@@b.com",
+            "a@b..com",
+        ] {
+            assert!(plausible_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zips() {
+        assert!(is_us_zip("98052"));
+        assert!(is_us_zip("98052-6399"));
+        assert!(!is_us_zip("9805"));
+        assert!(!is_us_zip("98052-63"));
+        assert!(!is_us_zip("9805A"));
+    }
+
+    #[test]
+    fn guids() {
+        assert!(is_guid("484e548c-f5f3-4528-93a9-c16c6373cb59"));
+        assert!(!is_guid("484e548c-f5f3-4528-93a9-c16c6373cb5"));
+        assert!(!is_guid("484e548cf5f3452893a9c16c6373cb59"));
+        assert!(!is_guid("zzze548c-f5f3-4528-93a9-c16c6373cb59"));
+    }
+}
