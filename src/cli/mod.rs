@@ -29,7 +29,8 @@ pub fn main() -> ProcessExit {
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let default = if cli.quiet { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_env("CSP_ONBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("CSP_ONBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -74,7 +75,9 @@ fn run_validate(args: &args::ValidateArgs) -> Result<ExitCode, Error> {
     let mut stdout = std::io::stdout().lock();
     let written = match args.format {
         OutputFormat::Json => report.write_json(&mut stdout),
-        OutputFormat::Text => report.write_text(&mut stdout, &args.sheet.path.display().to_string()),
+        OutputFormat::Text => {
+            report.write_text(&mut stdout, &args.sheet.path.display().to_string())
+        }
     };
     written.map_err(|source| Error::Write {
         path: "<stdout>".into(),

@@ -390,7 +390,9 @@ mod tests {
         let binding = Binding::new(&template, &headers(HEADERS), 1, "t.csv").unwrap();
         let raw = row(
             2,
-            &["x", "X", "a@b.com", "A", "B", "1", "Maputo", "1100", "MZ", "g"],
+            &[
+                "x", "X", "a@b.com", "A", "B", "1", "Maputo", "1100", "MZ", "g",
+            ],
         );
         let draft = binding.draft(&raw);
         assert_eq!(draft.text(Field::Culture), "pt-PT");
@@ -400,8 +402,13 @@ mod tests {
     #[test]
     fn missing_required_columns_are_named_with_the_headers_found() {
         let template = Template::builtin();
-        let err = Binding::new(&template, &headers(&["Company Name", "Domain"]), 1, "bad.csv")
-            .unwrap_err();
+        let err = Binding::new(
+            &template,
+            &headers(&["Company Name", "Domain"]),
+            1,
+            "bad.csv",
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "bad.csv: no column for `email`, `first_name`, `last_name`, `address_line1`, `city`, \
@@ -422,6 +429,9 @@ mod tests {
         let mut names = headers(HEADERS);
         names.push("Zip code".into());
         let err = Binding::new(&template, &names, 1, "t.csv").unwrap_err();
-        assert!(err.to_string().contains("`ZIP` and `Zip code` both map to `postal_code`"));
+        assert!(
+            err.to_string()
+                .contains("`ZIP` and `Zip code` both map to `postal_code`")
+        );
     }
 }

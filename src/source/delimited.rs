@@ -299,7 +299,8 @@ impl RowNumbering {
     fn number(&mut self, line_after: u64, record: &StringRecord) -> u64 {
         let previous = self.last_line.max(1);
         if line_after - previous > 1 {
-            self.embedded += memchr::memchr_iter(b'\n', record.as_slice().as_bytes()).count() as u64;
+            self.embedded +=
+                memchr::memchr_iter(b'\n', record.as_slice().as_bytes()).count() as u64;
         }
         self.last_line = line_after;
         self.last_number = line_after - 1 - self.embedded;

@@ -185,10 +185,7 @@ fn stream_xlsx<RS: Read + Seek, E: From<SourceError>>(
         let Some((cell, style)) = next else { break };
         let (r, c) = cell.get_position();
         if current != Some(r) {
-            if current.is_some()
-                && !row.is_blank()
-                && matches!(each(&row)?, Flow::Stop)
-            {
+            if current.is_some() && !row.is_blank() && matches!(each(&row)?, Flow::Stop) {
                 return Ok(());
             }
             current = Some(r);

@@ -97,9 +97,10 @@ impl Findings<'_, '_> {
     fn report(&mut self, field: Field, message: String) {
         let value = self.draft.get(field);
         let column = match value.origin {
-            Origin::Column(_) | Origin::Missing => {
-                value.column.and_then(|c| self.binding.header(c)).map(str::to_owned)
-            }
+            Origin::Column(_) | Origin::Missing => value
+                .column
+                .and_then(|c| self.binding.header(c))
+                .map(str::to_owned),
             Origin::Default | Origin::Constant | Origin::Derived => None,
         };
         let raw = match value.origin {

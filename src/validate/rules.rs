@@ -19,11 +19,11 @@ pub(super) fn check_row(f: &mut Findings<'_, '_>, direct: bool) {
     required_with_max(f, Field::City, "the city", 200);
     let country_ok = country(f);
     let country = f.draft.text(Field::Country);
-    postal_code(f, &country);
+    postal_code(f, country);
     if country_ok {
-        state(f, &country);
-        culture(f, &country);
-        registration_and_phone(f, &country);
+        state(f, country);
+        culture(f, country);
+        registration_and_phone(f, country);
     }
     language(f);
     reseller(f, direct);
@@ -90,7 +90,10 @@ fn domain(f: &mut Findings<'_, '_>) {
     if let Some(bad) = prefix.chars().find(|c| !c.is_ascii_alphanumeric()) {
         f.report(
             Field::Domain,
-            format!("the domain prefix `{prefix}` may hold only letters A-Z and digits 0-9, not {}", describe_char(bad)),
+            format!(
+                "the domain prefix `{prefix}` may hold only letters A-Z and digits 0-9, not {}",
+                describe_char(bad)
+            ),
         );
     }
     let length = chars(prefix);
@@ -116,7 +119,11 @@ fn company_name(f: &mut Findings<'_, '_>) {
     if !required(f, Field::CompanyName, "the company name") {
         return;
     }
-    if !f.text(Field::CompanyName).chars().any(char::is_alphanumeric) {
+    if !f
+        .text(Field::CompanyName)
+        .chars()
+        .any(char::is_alphanumeric)
+    {
         f.report(
             Field::CompanyName,
             "a company name needs at least one letter or digit".into(),
@@ -130,7 +137,7 @@ fn email(f: &mut Findings<'_, '_>) {
         return;
     }
     let text = f.draft.text(Field::Email);
-    if let Err(why) = plausible_email(&text) {
+    if let Err(why) = plausible_email(text) {
         f.report(Field::Email, format!("not a usable email address: {why}"));
     }
 }
@@ -184,7 +191,7 @@ fn country(f: &mut Findings<'_, '_>) -> bool {
         );
         return false;
     }
-    if !countries::is_supported_country(&code) {
+    if !countries::is_supported_country(code) {
         f.report(
             Field::Country,
             format!("`{code}` is not a country Partner Center supports"),
@@ -202,7 +209,7 @@ fn postal_code(f: &mut Findings<'_, '_>, country: &str) {
         return;
     }
     let zip = f.draft.text(Field::PostalCode);
-    if is_us_zip(&zip) {
+    if is_us_zip(zip) {
         return;
     }
     let message = if (3..=4).contains(&zip.len()) && zip.bytes().all(|b| b.is_ascii_digit()) {
@@ -227,11 +234,15 @@ fn state(f: &mut Findings<'_, '_>, country: &str) {
     if !countries::requires_state(country) {
         return;
     }
-    if !required(f, Field::State, &format!("the state or province (for `{country}`)")) {
+    if !required(
+        f,
+        Field::State,
+        &format!("the state or province (for `{country}`)"),
+    ) {
         return;
     }
     let state = f.draft.text(Field::State);
-    if country == "US" && !countries::is_us_state(&state) {
+    if country == "US" && !countries::is_us_state(state) {
         f.report(
             Field::State,
             "expected a two-letter USPS state code such as `WA`, `NY` or `DC`".into(),
@@ -244,7 +255,7 @@ fn culture(f: &mut Findings<'_, '_>, country: &str) {
         return;
     }
     let culture = f.draft.text(Field::Culture);
-    if countries::accepted_culture(country, &culture).is_none() {
+    if countries::accepted_culture(country, culture).is_none() {
         let accepted = countries::cultures_for(country)
             .unwrap_or_default()
             .iter()
@@ -301,7 +312,7 @@ fn reseller(f: &mut Findings<'_, '_>, direct: bool) {
         }
         return;
     }
-    if !is_guid(&id) {
+    if !is_guid(id) {
         f.report(
             Field::AssociatedPartnerId,
             "the reseller id must be a tenant id (GUID) such as `484e548c-f5f3-4528-93a9-c16c6373cb59`".into(),

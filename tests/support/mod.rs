@@ -1,0 +1,319 @@
+//! Shared fixtures for the integration tests: a temp workspace, sheet builders (CSV in any encoding,
+//! xlsx through rust_xlsxwriter), and the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{Format, Formula, Workbook};
+use serde_json::Value;
+
+/// The canonical headers, in the order the sample sheet uses.
+pub const HEADERS: [&str; 17] = [
+    "domain",
+    "company_name",
+    "email",
+    "first_name",
+    "last_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "phone_number",
+    "culture",
+    "language",
+    "associated_partner_id",
+    "organization_registration_number",
+    "external_id",
+];
+
+pub const ADATUM: &str = "5d1e7a90-3b2c-4f6e-9a81-1c2d3e4f5a01";
+pub const LITWARE: &str = "6e2f8b01-4c3d-4a7f-8b92-2d3e4f5a6b02";
+
+/// A customer row, valid until a test changes it.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    values: Vec<String>,
+}
+
+impl Customer {
+    pub fn valid(prefix: &str) -> Customer {
+        let values = [
+            prefix,
+            "Wingtip Toys",
+            "gena@wingtiptoys.com",
+            "Gena",
+            "Soto",
+            "One Microsoft Way",
+            "",
+            "Redmond",
+            "WA",
+            "98052",
+            "US",
+            "4255550101",
+            "en-US",
+            "en",
+            ADATUM,
+            "",
+            "",
+        ];
+        Customer {
+            values: values.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Sets a canonical field.
+    pub fn with(mut self, field: &str, value: &str) -> Customer {
+        let index = HEADERS
+            .iter()
+            .position(|h| *h == field)
+            .unwrap_or_else(|| panic!("no field {field}"));
+        self.values[index] = value.to_string();
+        self
+    }
+
+    pub fn cells(&self) -> Vec<String> {
+        self.values.clone()
+    }
+
+    pub fn csv_line(&self) -> String {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        writer.write_record(&self.values).unwrap();
+        String::from_utf8(writer.into_inner().unwrap()).unwrap()
+    }
+}
+
+/// A CSV text with the canonical header and these customers.
+pub fn csv_text(customers: &[Customer]) -> String {
+    let mut text = HEADERS.join(",") + "\n";
+    for c in customers {
+        text.push_str(&c.csv_line());
+    }
+    text
+}
+
+/// A cell of an xlsx fixture.
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    /// A number shown through a number format, e.g. `00000`.
+    Formatted(f64, &'static str),
+    /// A formula with its cached result.
+    Formula(&'static str, f64),
+    Bool(bool),
+    /// A date as Excel stores it (serial days), formatted `yyyy-mm-dd`.
+    Date(f64),
+    Empty,
+}
+
+pub fn text(s: &str) -> Cell {
+    Cell::Text(s.to_string())
+}
+
+pub fn text_row(cells: &[String]) -> Vec<Cell> {
+    cells.iter().map(|c| Cell::Text(c.clone())).collect()
+}
+
+pub fn header_row() -> Vec<Cell> {
+    HEADERS.iter().map(|h| text(h)).collect()
+}
+
+/// A temp folder for one test's files.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// An xlsx workbook with these sheets, each a list of rows (`None` = an empty row).
+    pub fn xlsx(&self, name: &str, sheets: &[(&str, Vec<Option<Vec<Cell>>>)]) -> PathBuf {
+        let mut workbook = Workbook::new();
+        for (sheet_name, rows) in sheets {
+            let sheet = workbook.add_worksheet();
+            sheet.set_name(*sheet_name).unwrap();
+            for (r, row) in rows.iter().enumerate() {
+                let Some(row) = row else { continue };
+                for (c, cell) in row.iter().enumerate() {
+                    let (r, c) = (r as u32, c as u16);
+                    match cell {
+                        Cell::Text(s) => {
+                            sheet.write_string(r, c, s).unwrap();
+                        }
+                        Cell::Number(n) => {
+                            sheet.write_number(r, c, *n).unwrap();
+                        }
+                        Cell::Formatted(n, format) => {
+                            let format = Format::new().set_num_format(*format);
+                            sheet.write_number_with_format(r, c, *n, &format).unwrap();
+                        }
+                        Cell::Formula(f, result) => {
+                            let formula = Formula::new(*f).set_result(result.to_string());
+                            sheet.write_formula(r, c, formula).unwrap();
+                        }
+                        Cell::Bool(b) => {
+                            sheet.write_boolean(r, c, *b).unwrap();
+                        }
+                        Cell::Date(serial) => {
+                            let format = Format::new().set_num_format("yyyy-mm-dd");
+                            sheet
+                                .write_number_with_format(r, c, *serial, &format)
+                                .unwrap();
+                        }
+                        Cell::Empty => {}
+                    }
+                }
+            }
+        }
+        let path = self.path(name);
+        workbook.save(&path).unwrap();
+        path
+    }
+}
+
+/// The real binary.
+pub fn csp_onboard() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("csp-onboard").unwrap();
+    cmd.env_remove("CSP_ONBOARD_LOG");
+    cmd
+}
+
+/// The outcome of `csp-onboard validate FILE --format json ARGS`.
+pub struct Validation {
+    pub code: i32,
+    pub doc: Value,
+    pub stderr: String,
+}
+
+impl Validation {
+    /// The errors of one row, as (field, column, value, message).
+    pub fn errors_of(&self, row: u64) -> Vec<&Value> {
+        self.doc["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["row"] == row)
+            .collect()
+    }
+
+    /// The fields with errors in one row, sorted.
+    pub fn fields_of(&self, row: u64) -> Vec<String> {
+        let mut fields: Vec<String> = self
+            .errors_of(row)
+            .iter()
+            .map(|e| e["field"].as_str().unwrap_or("").to_string())
+            .collect();
+        fields.sort();
+        fields
+    }
+}
+
+pub fn validate_json(path: &Path, args: &[&str]) -> Validation {
+    let out = csp_onboard()
+        .arg("validate")
+        .arg(path)
+        .args(["--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let doc: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout}"));
+    Validation {
+        code: out.status.code().unwrap_or(-1),
+        doc,
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// A sheet as the reader delivered it.
+#[derive(Debug)]
+pub struct ReadSheet {
+    pub header: csp_onboard::source::Header,
+    /// (row number, cells)
+    pub rows: Vec<(u64, Vec<String>)>,
+    pub info: csp_onboard::source::SourceInfo,
+}
+
+impl ReadSheet {
+    pub fn numbers(&self) -> Vec<u64> {
+        self.rows.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// The cell of a row (by its sheet number) under a header.
+    pub fn cell(&self, row: u64, header: &str) -> &str {
+        let column = self
+            .header
+            .cells
+            .iter()
+            .position(|h| h == header)
+            .unwrap_or_else(|| panic!("no header {header} in {:?}", self.header.cells));
+        let (_, cells) = self
+            .rows
+            .iter()
+            .find(|(n, _)| *n == row)
+            .unwrap_or_else(|| panic!("no row {row} in {:?}", self.numbers()));
+        cells.get(column).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Reads a sheet through the library's source module; a sheet is recognized when its first row has
+/// a `domain` column.
+pub fn read_sheet(
+    path: &Path,
+    options: &csp_onboard::source::SourceOptions,
+) -> Result<ReadSheet, csp_onboard::source::SourceError> {
+    use csp_onboard::source::{Header, RawRow, RowVisitor, SourceError};
+
+    struct Collect {
+        header: Option<Header>,
+        rows: Vec<(u64, Vec<String>)>,
+    }
+    impl RowVisitor for Collect {
+        type Error = SourceError;
+        fn recognizes(&self, header: &[String]) -> bool {
+            header.iter().any(|h| h.eq_ignore_ascii_case("domain"))
+        }
+        fn header(&mut self, header: &Header) -> Result<(), SourceError> {
+            self.header = Some(header.clone());
+            Ok(())
+        }
+        fn row(&mut self, row: &RawRow) -> Result<(), SourceError> {
+            self.rows
+                .push((row.number, row.cells.iter().map(str::to_owned).collect()));
+            Ok(())
+        }
+    }
+    let mut collect = Collect {
+        header: None,
+        rows: Vec::new(),
+    };
+    let info = csp_onboard::source::read(path, options, &mut collect)?;
+    Ok(ReadSheet {
+        header: collect.header.expect("a header"),
+        rows: collect.rows,
+        info,
+    })
+}
