@@ -5,20 +5,9 @@
 //! it from the working directory. It is parsed once, on first use, into a small map; lookups after
 //! that are a hash probe and a short slice scan.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const CULTURES_TSV: &str = include_str!("data/supported-cultures.tsv");
-
-/// Countries whose companies must send an organization registration number *and* a phone number,
-/// and the only countries that may send a registration number at all (partner-center-api.md §3.4).
-pub const REGISTRATION_COUNTRIES: [&str; 24] = [
-    "AM", "AZ", "BY", "HU", "KZ", "KG", "MD", "RU", "TJ", "UZ", "UA", "IN", "BR", "ZA", "PL", "AE",
-    "SA", "TR", "TH", "VN", "MM", "IQ", "SS", "VE",
-];
-
-/// Countries where `state` is required offline.
-pub const STATE_REQUIRED_COUNTRIES: [&str; 3] = ["US", "CA", "AU"];
 
 /// USPS codes: the states, DC, the territories and the military "states".
 pub const US_STATES: [&str; 59] = [
@@ -36,26 +25,42 @@ la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no
 or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te \
 tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu";
 
-fn cultures_table() -> &'static HashMap<&'static str, Vec<&'static str>> {
-    static TABLE: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+/// Cultures per country, indexed by the two letters of the code (`A`..`Z` × `A`..`Z`): a lookup is
+/// two subtractions, which matters when a million rows each ask several times.
+type CultureTable = Vec<Option<Vec<&'static str>>>;
+
+fn slot(country: &str) -> Option<usize> {
+    match country.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some((a - b'A') as usize * 26 + (b - b'A') as usize),
+        _ => None,
+    }
+}
+
+fn cultures_table() -> &'static CultureTable {
+    static TABLE: OnceLock<CultureTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        CULTURES_TSV
+        let mut table = vec![None; 26 * 26];
+        for (country, cultures) in CULTURES_TSV
             .lines()
             .skip(1)
             .filter_map(|line| line.split_once('\t'))
-            .map(|(country, cultures)| (country.trim(), cultures.trim().split(',').collect()))
-            .collect()
+        {
+            if let Some(i) = slot(country.trim()) {
+                table[i] = Some(cultures.trim().split(',').collect());
+            }
+        }
+        table
     })
 }
 
 /// The cultures Partner Center accepts for an (uppercase ISO alpha-2) country, in the table's
 /// order; `None` when the country is not one Partner Center supports.
 pub fn cultures_for(country: &str) -> Option<&'static [&'static str]> {
-    cultures_table().get(country).map(Vec::as_slice)
+    cultures_table()[slot(country)?].as_deref()
 }
 
 pub fn is_supported_country(country: &str) -> bool {
-    cultures_table().contains_key(country)
+    cultures_for(country).is_some()
 }
 
 /// `Some(canonical spelling)` when `culture` (any case) is accepted for `country`.
@@ -66,24 +71,55 @@ pub fn accepted_culture(country: &str, culture: &str) -> Option<&'static str> {
         .find(|c| c.eq_ignore_ascii_case(culture))
 }
 
+/// Countries whose companies must send an organization registration number *and* a phone number,
+/// and the only countries that may send a registration number at all (partner-center-api.md §3.4).
 pub fn requires_registration_number(country: &str) -> bool {
-    REGISTRATION_COUNTRIES.contains(&country)
+    matches!(
+        country.as_bytes(),
+        b"AM"
+            | b"AZ"
+            | b"BY"
+            | b"HU"
+            | b"KZ"
+            | b"KG"
+            | b"MD"
+            | b"RU"
+            | b"TJ"
+            | b"UZ"
+            | b"UA"
+            | b"IN"
+            | b"BR"
+            | b"ZA"
+            | b"PL"
+            | b"AE"
+            | b"SA"
+            | b"TR"
+            | b"TH"
+            | b"VN"
+            | b"MM"
+            | b"IQ"
+            | b"SS"
+            | b"VE"
+    )
 }
 
 pub fn requires_state(country: &str) -> bool {
-    STATE_REQUIRED_COUNTRIES.contains(&country)
+    matches!(country.as_bytes(), b"US" | b"CA" | b"AU")
 }
 
 pub fn is_us_state(code: &str) -> bool {
-    US_STATES.contains(&code)
+    code.len() == 2 && US_STATES.contains(&code)
 }
 
 pub fn is_iso_639_1(code: &str) -> bool {
-    code.len() == 2
-        && code.is_ascii()
-        && ISO_639_1
-            .split(' ')
-            .any(|known| known.eq_ignore_ascii_case(code))
+    let [a, b] = code.as_bytes() else {
+        return false;
+    };
+    let wanted = [a.to_ascii_lowercase(), b.to_ascii_lowercase()];
+    ISO_639_1
+        .as_bytes()
+        .chunks(3)
+        .any(|known| known[..2] == wanted)
 }
 
 /// The language part of a culture name: `nl-NL` → `nl`, `az-Latn-AZ` → `az`.
@@ -97,14 +133,18 @@ mod tests {
 
     #[test]
     fn every_country_but_mozambique_and_suriname_accepts_en_us() {
-        let refusing: Vec<_> = cultures_table()
+        let refusing: Vec<String> = cultures_table()
             .iter()
-            .filter(|(_, cultures)| !cultures.contains(&"en-US"))
-            .map(|(country, _)| *country)
+            .enumerate()
+            .filter(|(_, cultures)| cultures.as_ref().is_some_and(|c| !c.contains(&"en-US")))
+            .map(|(i, _)| {
+                let letters = [b'A' + (i / 26) as u8, b'A' + (i % 26) as u8];
+                String::from_utf8(letters.to_vec()).unwrap()
+            })
             .collect();
-        let mut refusing = refusing;
-        refusing.sort();
         assert_eq!(refusing, ["MZ", "SR"]);
+        assert_eq!(CULTURES_TSV.lines().skip(1).count(), 248);
+        assert_eq!(cultures_table().iter().flatten().count(), 248);
     }
 
     #[test]

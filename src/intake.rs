@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::mapping::{Binding, Draft, Template};
+use crate::mapping::{Binding, Draft, Scratch, Template};
 use crate::source::{self, Header, RawRow, RowVisitor, SourceInfo, SourceOptions};
 use crate::validate::{Issue, Validator};
 
@@ -32,6 +32,7 @@ pub fn read_sheet(
         template,
         binding: None,
         validator: Validator::new(),
+        scratch: Scratch::default(),
         sink,
     };
     source::read(path, options, &mut wiring)
@@ -42,6 +43,7 @@ struct Wiring<'a, S> {
     template: &'a Template,
     binding: Option<Binding<'a>>,
     validator: Validator,
+    scratch: Scratch,
     sink: &'a mut S,
 }
 
@@ -68,7 +70,7 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
             // The source always visits the header first; a row before it has nothing to map to.
             return Ok(());
         };
-        let draft = binding.draft(raw);
+        let draft = binding.draft(raw, &mut self.scratch);
         let issues = self.validator.check(&draft, binding);
         self.sink.row(raw, &draft, issues)
     }

@@ -10,8 +10,6 @@
 mod field;
 mod template;
 
-use std::borrow::Cow;
-
 pub use field::{Field, normalize_header};
 pub use template::{DEFAULT_TEMPLATE, Template, TemplateError};
 
@@ -159,95 +157,83 @@ impl<'t> Binding<'t> {
         self.headers.get(column).map(String::as_str)
     }
 
-    /// Maps one row. Empty cells fall back to the template's defaults.
-    pub fn draft<'r>(&'r self, row: &'r RawRow) -> Draft<'r> {
-        let mut values: [Value<'r>; Field::COUNT] = Default::default();
+    /// Maps one row. Empty cells fall back to the template's defaults. Normalised values are
+    /// written into `scratch`, which the caller reuses from row to row so drafting allocates
+    /// nothing once the buffers have grown.
+    pub fn draft<'r>(&'r self, row: &'r RawRow, scratch: &'r mut Scratch) -> Draft<'r> {
+        let mut texts = [""; Field::COUNT];
+        let mut sources = [Source::Missing; Field::COUNT];
         for &field in Field::ALL {
-            values[field.index()] = self.pick(field, row);
+            let (text, source) = self.pick(field, row);
+            texts[field.index()] = text;
+            sources[field.index()] = source;
         }
         let mut draft = Draft {
             row: row.number,
-            values,
+            cells: row,
+            binding: self,
+            texts,
+            sources,
         };
-        self.normalize(&mut draft);
+        draft.normalize(scratch);
         draft
     }
 
-    fn pick<'r>(&'r self, field: Field, row: &'r RawRow) -> Value<'r> {
+    /// A field's value as the sheet and template give it, before normalisation.
+    fn pick<'r>(&'r self, field: Field, row: &'r RawRow) -> (&'r str, Source) {
         if let Some(constant) = self.template.constant_for(field) {
-            return Value::new(constant, Origin::Constant);
+            return (constant, Source::Constant);
         }
-        if let Some(column) = self.columns[field.index()] {
-            let text = row.cell(column);
+        if let Some(index) = self.columns[field.index()] {
+            let text = row.cell(index);
             if !text.is_empty() {
-                return Value::new(text, Origin::Column(column));
+                return (text, Source::Column);
             }
         }
         match self.template.default_for(field) {
-            Some(default) => Value::new(default, Origin::Default),
-            None => Value::missing(self.columns[field.index()]),
+            Some(default) => (default, Source::Default),
+            None => ("", Source::Missing),
         }
     }
+}
 
-    fn normalize(&self, draft: &mut Draft<'_>) {
-        let domain = &mut draft.values[Field::Domain.index()];
-        if !domain.is_empty() {
-            domain.text = Cow::Owned(full_domain(&domain.text));
-        }
-        let country = &mut draft.values[Field::Country.index()];
-        if country.text.bytes().any(|b| b.is_ascii_lowercase()) {
-            country.text = Cow::Owned(country.text.to_ascii_uppercase());
-        }
-        let country = draft.values[Field::Country.index()].text.clone();
-        let state = &mut draft.values[Field::State.index()];
-        if country == "US" && state.text.bytes().any(|b| b.is_ascii_lowercase()) {
-            state.text = Cow::Owned(state.text.to_ascii_uppercase());
-        }
-        let partner = &mut draft.values[Field::AssociatedPartnerId.index()];
-        if partner.text.bytes().any(|b| b.is_ascii_uppercase()) {
-            partner.text = Cow::Owned(partner.text.to_ascii_lowercase());
-        }
-        self.settle_culture(draft, &country);
-    }
-
-    /// A defaulted culture the row's country does not accept gives way to the country's first
-    /// listed culture (Mozambique and Suriname refuse `en-US`); a missing language is the
-    /// culture's language part. Values the sheet gave are only re-spelled, never replaced.
-    fn settle_culture(&self, draft: &mut Draft<'_>, country: &str) {
-        let culture = &mut draft.values[Field::Culture.index()];
-        if let Some(canonical) = countries::accepted_culture(country, &culture.text) {
-            if culture.text != canonical {
-                culture.text = Cow::Borrowed(canonical);
-            }
-        } else if culture.origin == Origin::Default
-            && let Some(first) = countries::cultures_for(country).and_then(|c| c.first())
-        {
-            *culture = Value::new(first, Origin::Derived);
-        }
-        let culture_text = draft.values[Field::Culture.index()].text.clone();
-        let language = &mut draft.values[Field::Language.index()];
-        if language.is_empty() && !culture_text.is_empty() {
-            let derived = countries::language_of(&culture_text).to_ascii_lowercase();
-            *language = Value {
-                text: Cow::Owned(derived),
-                raw: "",
-                origin: Origin::Derived,
-                column: language.column,
-            };
-        } else if language.text.bytes().any(|b| b.is_ascii_uppercase()) {
-            language.text = Cow::Owned(language.text.to_ascii_lowercase());
-        }
-    }
+/// Reusable buffers for the values normalisation rewrites. One per reader, reused for every row.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    domain: String,
+    country: String,
+    state: String,
+    partner: String,
+    language: String,
 }
 
 /// `Wingtip42` → `wingtip42.onmicrosoft.com`; a full name is only lowercased. Anything else with a
 /// dot is left (lowercased) for validation to reject.
 pub fn full_domain(raw: &str) -> String {
-    let lower = raw.to_lowercase();
-    if lower.ends_with(DOMAIN_SUFFIX) || lower.contains('.') {
-        lower
+    let mut out = String::new();
+    write_full_domain(raw, &mut out);
+    out
+}
+
+fn write_full_domain(raw: &str, out: &mut String) {
+    out.clear();
+    if raw.is_ascii() {
+        out.extend(raw.bytes().map(|b| b.to_ascii_lowercase() as char));
     } else {
-        lower + DOMAIN_SUFFIX
+        out.push_str(&raw.to_lowercase());
+    }
+    if !out.contains('.') {
+        out.push_str(DOMAIN_SUFFIX);
+    }
+}
+
+fn write_ascii_case(raw: &str, upper: bool, out: &mut String) {
+    out.clear();
+    out.push_str(raw);
+    if upper {
+        out.make_ascii_uppercase();
+    } else {
+        out.make_ascii_lowercase();
     }
 }
 
@@ -267,60 +253,131 @@ pub enum Origin {
     Missing,
 }
 
-/// One field's value in a draft.
-#[derive(Debug, Clone, Default)]
-pub struct Value<'r> {
+/// [`Origin`] without the column index (the binding knows it): one byte per field in a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Column,
+    Default,
+    Constant,
+    Derived,
+    Missing,
+}
+
+/// One field's value in a draft: a view, cheap to copy.
+#[derive(Debug, Clone, Copy)]
+pub struct Value<'a> {
     /// The value as it will be sent (normalised), `""` when missing.
-    pub text: Cow<'r, str>,
-    /// The text as the sheet or template wrote it, for messages.
-    pub raw: &'r str,
+    pub text: &'a str,
     pub origin: Origin,
     /// The column that could have supplied it, even when its cell was empty.
     pub column: Option<usize>,
 }
 
-impl<'r> Value<'r> {
-    fn new(text: &'r str, origin: Origin) -> Value<'r> {
-        let column = match origin {
-            Origin::Column(i) => Some(i),
-            _ => None,
-        };
-        Value {
-            text: Cow::Borrowed(text),
-            raw: text,
-            origin,
-            column,
-        }
-    }
-
-    fn missing(column: Option<usize>) -> Value<'r> {
-        Value {
-            text: Cow::Borrowed(""),
-            raw: "",
-            origin: Origin::Missing,
-            column,
-        }
-    }
-
+impl Value<'_> {
     pub fn is_empty(&self) -> bool {
         self.text.is_empty()
     }
 }
 
-/// A row mapped to the canonical fields, not yet judged.
+/// A row mapped to the canonical fields, not yet judged: the text of every field (normalised) and
+/// where it came from. Kept flat — it is built a million times for a million-row sheet.
 #[derive(Debug)]
 pub struct Draft<'r> {
     pub row: u64,
-    values: [Value<'r>; Field::COUNT],
+    cells: &'r RawRow,
+    binding: &'r Binding<'r>,
+    texts: [&'r str; Field::COUNT],
+    sources: [Source; Field::COUNT],
 }
 
 impl<'r> Draft<'r> {
-    pub fn get(&self, field: Field) -> &Value<'r> {
-        &self.values[field.index()]
+    pub fn get(&self, field: Field) -> Value<'r> {
+        let column = self.binding.columns[field.index()];
+        let origin = match self.sources[field.index()] {
+            Source::Column => Origin::Column(column.unwrap_or_default()),
+            Source::Default => Origin::Default,
+            Source::Constant => Origin::Constant,
+            Source::Derived => Origin::Derived,
+            Source::Missing => Origin::Missing,
+        };
+        Value {
+            text: self.texts[field.index()],
+            origin,
+            column,
+        }
     }
 
-    pub fn text(&self, field: Field) -> &str {
-        &self.values[field.index()].text
+    pub fn text(&self, field: Field) -> &'r str {
+        self.texts[field.index()]
+    }
+
+    /// The text as the sheet (or template) wrote it, before normalisation — for messages.
+    pub fn raw(&self, field: Field) -> &'r str {
+        self.binding.pick(field, self.cells).0
+    }
+
+    fn normalize(&mut self, scratch: &'r mut Scratch) {
+        let Scratch {
+            domain,
+            country,
+            state,
+            partner,
+            language,
+        } = scratch;
+        if !self.text(Field::Domain).is_empty() {
+            write_full_domain(self.text(Field::Domain), domain);
+            self.texts[Field::Domain.index()] = domain;
+        }
+        if self
+            .text(Field::Country)
+            .bytes()
+            .any(|b| b.is_ascii_lowercase())
+        {
+            write_ascii_case(self.text(Field::Country), true, country);
+            self.texts[Field::Country.index()] = country;
+        }
+        let is_us = self.text(Field::Country) == "US";
+        if is_us
+            && self
+                .text(Field::State)
+                .bytes()
+                .any(|b| b.is_ascii_lowercase())
+        {
+            write_ascii_case(self.text(Field::State), true, state);
+            self.texts[Field::State.index()] = state;
+        }
+        let reseller = self.text(Field::AssociatedPartnerId);
+        if reseller.bytes().any(|b| b.is_ascii_uppercase()) {
+            write_ascii_case(reseller, false, partner);
+            self.texts[Field::AssociatedPartnerId.index()] = partner;
+        }
+        self.settle_culture(language);
+    }
+
+    /// A defaulted culture the row's country does not accept gives way to the country's first
+    /// listed culture (Mozambique and Suriname refuse `en-US`); a missing language is the
+    /// culture's language part. Values the sheet gave are only re-spelled, never replaced.
+    fn settle_culture(&mut self, language: &'r mut String) {
+        let country = self.text(Field::Country);
+        let culture = Field::Culture.index();
+        if let Some(canonical) = countries::accepted_culture(country, self.texts[culture]) {
+            self.texts[culture] = canonical;
+        } else if self.sources[culture] == Source::Default
+            && let Some(first) = countries::cultures_for(country).and_then(|c| c.first())
+        {
+            self.texts[culture] = first;
+            self.sources[culture] = Source::Derived;
+        }
+        let lang = Field::Language.index();
+        let given = self.texts[lang];
+        if given.is_empty() && !self.texts[culture].is_empty() {
+            write_ascii_case(countries::language_of(self.texts[culture]), false, language);
+            self.texts[lang] = language;
+            self.sources[lang] = Source::Derived;
+        } else if given.bytes().any(|b| b.is_ascii_uppercase()) {
+            write_ascii_case(given, false, language);
+            self.texts[lang] = language;
+        }
     }
 }
 
@@ -371,11 +428,13 @@ mod tests {
                 "5D1E7A90-3B2C-4F6E-9A81-1C2D3E4F5A01",
             ],
         );
-        let draft = binding.draft(&raw);
+        let mut scratch = Scratch::default();
+        let draft = binding.draft(&raw, &mut scratch);
         assert_eq!(draft.text(Field::Domain), "wingtip42.onmicrosoft.com");
         assert_eq!(draft.text(Field::Country), "US");
         assert_eq!(draft.text(Field::Culture), "en-US");
         assert_eq!(draft.get(Field::Culture).origin, Origin::Default);
+        assert_eq!(draft.raw(Field::Domain), "Wingtip42");
         assert_eq!(draft.text(Field::Language), "en");
         assert_eq!(
             draft.text(Field::AssociatedPartnerId),
@@ -394,7 +453,8 @@ mod tests {
                 "x", "X", "a@b.com", "A", "B", "1", "Maputo", "1100", "MZ", "g",
             ],
         );
-        let draft = binding.draft(&raw);
+        let mut scratch = Scratch::default();
+        let draft = binding.draft(&raw, &mut scratch);
         assert_eq!(draft.text(Field::Culture), "pt-PT");
         assert_eq!(draft.text(Field::Language), "pt");
     }

@@ -27,31 +27,40 @@ impl<R: Read> LfLines<R> {
         }
     }
 
-    /// Rewrites `buf` in place; returns the new length.
+    /// Rewrites `buf` in place; returns the new length. Most chunks of most files hold no CR at
+    /// all and are handed on untouched.
     fn normalize(&mut self, buf: &mut [u8]) -> usize {
-        let mut write = 0;
         let mut read = 0;
-        while read < buf.len() {
-            let rest = &buf[read..];
-            let run = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
-            if run > 0 {
-                self.after_cr = false;
-                buf.copy_within(read..read + run, write);
-                write += run;
-                read += run;
-                continue;
+        if self.after_cr {
+            self.after_cr = false;
+            if buf[0] == b'\n' {
+                read = 1;
             }
-            let byte = buf[read];
-            read += 1;
-            if byte == b'\n' && self.after_cr {
-                self.after_cr = false;
-                continue;
+        }
+        let Some(first_cr) = memchr::memchr(b'\r', &buf[read..]) else {
+            if read > 0 {
+                buf.copy_within(read.., 0);
             }
-            self.after_cr = byte == b'\r';
+            return buf.len() - read;
+        };
+        let mut write = 0;
+        let mut next_cr = Some(first_cr);
+        while let Some(run) = next_cr {
+            buf.copy_within(read..read + run, write);
+            write += run;
             buf[write] = b'\n';
             write += 1;
+            read += run + 1;
+            match buf.get(read) {
+                Some(b'\n') => read += 1,
+                Some(_) => {}
+                None => self.after_cr = true,
+            }
+            next_cr = memchr::memchr(b'\r', &buf[read..]);
         }
-        write
+        let rest = buf.len() - read;
+        buf.copy_within(read.., write);
+        write + rest
     }
 }
 

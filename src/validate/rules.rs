@@ -42,7 +42,12 @@ fn required(f: &mut Findings<'_, '_>, field: Field, what: &str) -> bool {
 }
 
 fn too_long(f: &mut Findings<'_, '_>, field: Field, max: usize) {
-    let length = chars(f.text(field));
+    let text = f.text(field);
+    // A text of at most `max` bytes has at most `max` characters: no need to count.
+    if text.len() <= max {
+        return;
+    }
+    let length = chars(text);
     if length > max {
         f.report(
             field,
@@ -96,7 +101,11 @@ fn domain(f: &mut Findings<'_, '_>) {
             ),
         );
     }
-    let length = chars(prefix);
+    let length = if prefix.len() > MAX_DOMAIN_PREFIX {
+        chars(prefix)
+    } else {
+        0
+    };
     if length > MAX_DOMAIN_PREFIX {
         f.report(
             Field::Domain,
@@ -147,7 +156,12 @@ fn plausible_email(text: &str) -> Result<(), &'static str> {
     if text.contains([',', ';']) {
         return Err("give exactly one address");
     }
-    if text.chars().any(char::is_whitespace) {
+    let has_space = if text.is_ascii() {
+        text.bytes().any(|b| b.is_ascii_whitespace())
+    } else {
+        text.chars().any(char::is_whitespace)
+    };
+    if has_space {
         return Err("it contains a space");
     }
     let Some((local, domain)) = text.rsplit_once('@') else {
@@ -156,11 +170,10 @@ fn plausible_email(text: &str) -> Result<(), &'static str> {
     if local.is_empty() || local.contains('@') {
         return Err("expected `name@domain.tld`");
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
         return Err("the part after `@` must be a domain such as `contoso.com`");
     }
-    let tld = labels[labels.len() - 1];
+    let tld = domain.rsplit('.').next().unwrap_or_default();
     if tld.chars().count() < 2 || !tld.chars().all(char::is_alphanumeric) {
         return Err("the part after the last dot is not a top-level domain");
     }
@@ -322,12 +335,11 @@ fn reseller(f: &mut Findings<'_, '_>, direct: bool) {
 
 /// `8-4-4-4-12` hex digits.
 pub fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 #[cfg(test)]
