@@ -77,7 +77,7 @@ fn row(i: usize) -> [String; 17] {
         "Gena".into(),
         "Soto".into(),
         format!("{} Microsoft Way", i % 1000 + 1),
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             "Suite 100".into()
         } else {
             String::new()
