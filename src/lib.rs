@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod error;
 pub mod intake;
 pub mod mapping;
+pub mod rate;
 pub mod report;
 pub mod source;
 pub mod starter;
