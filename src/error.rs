@@ -1,6 +1,7 @@
 //! The library's error type: one variant per layer, each carrying the context a user needs, and
 //! the one place that decides which exit code (CONTRACTS.md) a failure becomes.
 
+use crate::journal::JournalError;
 use crate::mapping::{MappingError, TemplateError};
 use crate::source::SourceError;
 
@@ -12,6 +13,8 @@ pub enum Error {
     Mapping(#[from] MappingError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// A file the user asked us to write could not be written.
     #[error("cannot write `{}`: {source}", path.display())]
     Write {
@@ -50,6 +53,7 @@ impl Error {
             Error::Source(_)
             | Error::Mapping(_)
             | Error::Template(_)
+            | Error::Journal(_)
             | Error::Write { .. }
             | Error::Usage { .. } => ExitCode::Usage,
         }
@@ -61,6 +65,7 @@ impl Error {
             Error::Source(e) => e.hint(),
             Error::Mapping(e) => e.hint(),
             Error::Template(e) => e.hint(),
+            Error::Journal(e) => e.hint(),
             Error::Usage { hint, .. } => hint.clone(),
             Error::Write { .. } => None,
         }

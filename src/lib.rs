@@ -3,12 +3,18 @@
 //! The data flows one way — `source → mapping → validate → journal → dispatch → report` — and
 //! each stage is a module of its own (see `docs/architecture.md`). `main.rs` only calls [`cli::main`].
 
+pub mod auth;
 pub mod cli;
 pub mod countries;
+pub mod credentials;
+pub mod dispatch;
 pub mod emulator;
 pub mod error;
 pub mod intake;
+pub mod journal;
 pub mod mapping;
+pub mod model;
+pub mod partner_center;
 pub mod rate;
 pub mod report;
 pub mod source;

@@ -1,0 +1,256 @@
+//! The SQLite journal: the single source of truth for a job. It records each run, each row of the
+//! sheet (keyed by its full lowercase domain), each attempt, the ids Partner Center returned and
+//! the sealed credentials — so that a crash, a Ctrl-C or a network cut loses nothing and no
+//! customer is ever created twice.
+//!
+//! Rules this module keeps (DESIGN.md):
+//! - **Write-ahead intent.** A row is `in_flight`, with its request id, in a committed transaction
+//!   before its request leaves ([`writer::JournalWriter`] answers only after the commit). When a
+//!   journal is opened for work, every `in_flight` row becomes `in_doubt`.
+//! - **One writer.** An OS advisory lock ([`lock`]) that the kernel drops with the process; readers
+//!   (`status`, `export`) take no lock (WAL).
+//! - **Imports are atomic**: one transaction per import ([`import`]).
+//! - **Credentials are durable before they count**: sealed and committed with the `created` state.
+//! - Created with mode 0600; SQLite gives its `-wal` and `-shm` files the same mode.
+
+pub mod import;
+mod lock;
+pub mod ops;
+pub mod queries;
+pub mod writer;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use lock::JournalLock;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The states of a row (CONTRACTS.md). `credentials_lost` and `changed_after_creation` are flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowState {
+    Pending,
+    InFlight,
+    RetryWait,
+    InDoubt,
+    Created,
+    Failed,
+    Invalid,
+}
+
+impl RowState {
+    pub const ALL: [RowState; 7] = [
+        RowState::Pending,
+        RowState::InFlight,
+        RowState::RetryWait,
+        RowState::InDoubt,
+        RowState::Created,
+        RowState::Failed,
+        RowState::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::InFlight => "in_flight",
+            RowState::RetryWait => "retry_wait",
+            RowState::InDoubt => "in_doubt",
+            RowState::Created => "created",
+            RowState::Failed => "failed",
+            RowState::Invalid => "invalid",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RowState> {
+        RowState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Nothing more will happen to the row in this job (unless its sheet row changes).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RowState::Created | RowState::Failed | RowState::Invalid)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal `{}` does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("journal `{}` is in use by {holder}", path.display())]
+    Locked { path: PathBuf, holder: String },
+    #[error("journal `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("journal `{}`: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("journal `{}` cannot be brought up to date: {message}", path.display())]
+    Migration { path: PathBuf, message: String },
+    #[error("the journal writer stopped: {0}")]
+    WriterGone(String),
+}
+
+impl JournalError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            JournalError::Missing { .. } => {
+                Some("start a job with `csp-onboard run SHEET --journal J`".into())
+            }
+            JournalError::Locked { .. } => Some(
+                "wait for that run to finish, or stop it (Ctrl-C) and run `csp-onboard resume`"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// How a journal is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `run`: create the file if needed; take the lock.
+    CreateAndWork,
+    /// `resume`: the file must exist; take the lock.
+    Work,
+    /// `status`, `export`: the file must exist; no lock, no writes.
+    Read,
+}
+
+/// An open journal. Holds the lock (when working) for as long as it lives.
+pub struct Journal {
+    pub(crate) path: PathBuf,
+    pub(crate) conn: Connection,
+    /// Held for as long as the journal is open; dropping it releases the lock.
+    pub(crate) _lock: Option<JournalLock>,
+}
+
+impl Journal {
+    pub fn open(path: &Path, access: Access) -> Result<Journal, JournalError> {
+        let exists = path.exists();
+        if !exists && access != Access::CreateAndWork {
+            return Err(JournalError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !exists {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+        }
+        let lock = match access {
+            Access::Read => None,
+            Access::CreateAndWork | Access::Work => Some(JournalLock::acquire(path)?),
+        };
+        let sqlite = |source| JournalError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sqlite)?;
+        if access != Access::Read {
+            embedded::migrations::runner()
+                .run(&mut conn)
+                .map_err(|e| JournalError::Migration {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Journal {
+            path: path.to_path_buf(),
+            conn,
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn sqlite(&self) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+        |source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// After a crash, nobody knows whether an `in_flight` request was processed.
+    pub fn recover_in_flight(&self) -> Result<usize, JournalError> {
+        let now = now();
+        self.conn
+            .execute(
+                "UPDATE rows SET state = 'in_doubt', ambiguous = 1,
+                        in_doubt_since = COALESCE(in_doubt_since, ?1), updated_at = ?1
+                 WHERE state = 'in_flight'",
+                [&now],
+            )
+            .map_err(self.sqlite())
+    }
+
+    /// Records the start of a run; returns its id.
+    pub fn begin_run(
+        &self,
+        command: &str,
+        sheet: Option<&str>,
+        sheet_hash: Option<&str>,
+        template: Option<&str>,
+        options: &serde_json::Value,
+    ) -> Result<i64, JournalError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (started, command, sheet, sheet_hash, template, options)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![now(), command, sheet, sheet_hash, template, options.to_string()],
+            )
+            .map_err(self.sqlite())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The options and sheet of the most recent run, for `resume`.
+    pub fn last_run(&self) -> Result<Option<(serde_json::Value, Option<String>)>, JournalError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT options, sheet FROM runs ORDER BY id DESC LIMIT 1")
+            .map_err(self.sqlite())?;
+        let mut rows = statement.query([]).map_err(self.sqlite())?;
+        match rows.next().map_err(self.sqlite())? {
+            Some(row) => {
+                let options: String = row.get(0).map_err(self.sqlite())?;
+                let sheet: Option<String> = row.get(1).map_err(self.sqlite())?;
+                let options = serde_json::from_str(&options).unwrap_or(serde_json::Value::Null);
+                Ok(Some((options, sheet)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Now, as the journal writes times: RFC 3339, UTC, milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

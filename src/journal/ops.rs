@@ -1,0 +1,252 @@
+//! The journal's writes during dispatch, each a small function over a transaction (run by the
+//! writer thread, see [`super::writer`]), and the read of the work queue.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, params};
+
+use super::{RowState, now, timestamp};
+
+/// A row the dispatcher still has to bring to a terminal state.
+#[derive(Debug, Clone)]
+pub struct QueuedRow {
+    pub id: i64,
+    pub domain: String,
+    pub sheet_row: i64,
+    pub body: String,
+    pub state: RowState,
+    pub attempts: u32,
+    pub request_id: String,
+    /// An earlier attempt's outcome was unknown: a "domain taken" answer must be reconciled.
+    pub ambiguous: bool,
+    pub in_doubt_since: Option<DateTime<Utc>>,
+    pub not_before: Option<DateTime<Utc>>,
+    /// In memory only: the last attempt got a 401 and is being retried with a fresh token.
+    pub auth_retry: bool,
+}
+
+fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Rows to dispatch, in sheet order.
+pub fn work_queue(conn: &Connection) -> Result<Vec<QueuedRow>, rusqlite::Error> {
+    let mut statement = conn.prepare(
+        "SELECT id, domain, sheet_row, request_body, state, attempts, request_id, ambiguous,
+                in_doubt_since, not_before
+         FROM rows
+         WHERE state IN ('pending', 'retry_wait', 'in_doubt', 'in_flight') AND domain IS NOT NULL
+           AND request_body IS NOT NULL
+         ORDER BY sheet_row, id",
+    )?;
+    let rows = statement.query_map([], |r| {
+        let state: String = r.get(4)?;
+        Ok(QueuedRow {
+            id: r.get(0)?,
+            domain: r.get(1)?,
+            sheet_row: r.get(2)?,
+            body: r.get(3)?,
+            state: RowState::parse(&state).unwrap_or(RowState::Pending),
+            attempts: r.get(5)?,
+            request_id: r
+                .get::<_, Option<String>>(6)?
+                .unwrap_or_else(super::import::new_request_id),
+            ambiguous: r.get(7)?,
+            in_doubt_since: parse_time(r.get(8)?),
+            not_before: parse_time(r.get(9)?),
+            auth_retry: false,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What kind of request an attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    Create,
+    LookupDomain,
+    LookupCustomer,
+}
+
+impl AttemptKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Create => "create",
+            AttemptKind::LookupDomain => "lookup_domain",
+            AttemptKind::LookupCustomer => "lookup_customer",
+        }
+    }
+}
+
+/// Records an attempt before its request leaves. For a create, this is the write-ahead intent:
+/// the row becomes `in_flight` with the request id it is about to use.
+pub fn begin_attempt(
+    tx: &Transaction<'_>,
+    row_id: i64,
+    run_id: i64,
+    kind: AttemptKind,
+    request_id: &str,
+    correlation_id: &str,
+) -> Result<i64, rusqlite::Error> {
+    let now = now();
+    tx.prepare_cached(
+        "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![row_id, run_id, kind.as_str(), request_id, correlation_id, now])?;
+    let attempt = tx.last_insert_rowid();
+    if kind == AttemptKind::Create {
+        tx.prepare_cached(
+            "UPDATE rows SET state = 'in_flight', attempts = attempts + 1, request_id = ?2,
+                 not_before = NULL, updated_at = ?3
+             WHERE id = ?1",
+        )?
+        .execute(params![row_id, request_id, now])?;
+    }
+    tx.prepare_cached("UPDATE runs SET requests = requests + 1 WHERE id = ?1")?
+        .execute([run_id])?;
+    Ok(attempt)
+}
+
+/// How an attempt ended, for the attempts table.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptEnd {
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub latency_ms: u64,
+    pub outcome: String,
+}
+
+pub fn finish_attempt(tx: &Transaction<'_>, attempt_id: i64, end: &AttemptEnd) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "UPDATE attempts SET finished = ?2, http_status = ?3, error_code = ?4, latency_ms = ?5,
+             outcome = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        attempt_id,
+        now(),
+        end.http_status,
+        end.error_code,
+        end.latency_ms as i64,
+        end.outcome
+    ])?;
+    Ok(())
+}
+
+/// The sealed credentials of a new customer.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub user_name: String,
+    pub ciphertext: Vec<u8>,
+    pub recipient: String,
+}
+
+/// Where a row goes next.
+#[derive(Debug, Clone)]
+pub enum Settle {
+    Created {
+        customer_id: String,
+        commerce_id: Option<String>,
+        credentials: Option<Sealed>,
+    },
+    Failed {
+        code: Option<String>,
+        message: String,
+    },
+    RetryWait {
+        not_before: DateTime<Utc>,
+        code: Option<String>,
+        message: String,
+        next_request_id: String,
+    },
+    InDoubt {
+        code: Option<String>,
+        message: String,
+    },
+    /// Reconciled: the create never happened; send again with the same request id.
+    Pending {
+        not_before: Option<DateTime<Utc>>,
+    },
+}
+
+pub fn settle_row(tx: &Transaction<'_>, row_id: i64, run_id: i64, settle: &Settle) -> Result<(), rusqlite::Error> {
+    let now = now();
+    match settle {
+        Settle::Created {
+            customer_id,
+            commerce_id,
+            credentials,
+        } => {
+            if let Some(sealed) = credentials {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO credentials (row_id, user_name, sealed, recipient, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![row_id, sealed.user_name, sealed.ciphertext, sealed.recipient, now])?;
+            }
+            tx.prepare_cached(
+                "UPDATE rows SET state = 'created', customer_id = ?2, commerce_id = ?3,
+                     credentials_lost = ?4, last_error_code = NULL, last_error_message = NULL,
+                     not_before = NULL, updated_at = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![row_id, customer_id, commerce_id, credentials.is_none(), now])?;
+            tx.prepare_cached("UPDATE runs SET created = created + 1 WHERE id = ?1")?
+                .execute([run_id])?;
+        }
+        Settle::Failed { code, message } => {
+            tx.prepare_cached(
+                "UPDATE rows SET state = 'failed', last_error_code = ?2, last_error_message = ?3,
+                     not_before = NULL, updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![row_id, code, message, now])?;
+            tx.prepare_cached("UPDATE runs SET failed = failed + 1 WHERE id = ?1")?
+                .execute([run_id])?;
+        }
+        Settle::RetryWait {
+            not_before,
+            code,
+            message,
+            next_request_id,
+        } => {
+            tx.prepare_cached(
+                "UPDATE rows SET state = 'retry_wait', not_before = ?2, last_error_code = ?3,
+                     last_error_message = ?4, request_id = ?5, updated_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![row_id, timestamp(*not_before), code, message, next_request_id, now])?;
+        }
+        Settle::InDoubt { code, message } => {
+            tx.prepare_cached(
+                "UPDATE rows SET state = 'in_doubt', ambiguous = 1,
+                     in_doubt_since = COALESCE(in_doubt_since, ?4), last_error_code = ?2,
+                     last_error_message = ?3, updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![row_id, code, message, now])?;
+        }
+        Settle::Pending { not_before } => {
+            tx.prepare_cached(
+                "UPDATE rows SET state = 'pending', in_doubt_since = NULL, not_before = ?2, updated_at = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![row_id, not_before.map(timestamp), now])?;
+        }
+    }
+    Ok(())
+}
+
+pub fn count_throttled(tx: &Transaction<'_>, run_id: i64) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached("UPDATE runs SET throttled = throttled + 1 WHERE id = ?1")?
+        .execute([run_id])?;
+    Ok(())
+}
+
+pub fn finish_run(tx: &Transaction<'_>, run_id: i64, exit_code: i32) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "UPDATE runs SET finished = ?2, exit_code = ?3 WHERE id = ?1",
+        params![run_id, now(), exit_code],
+    )?;
+    Ok(())
+}

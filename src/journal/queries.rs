@@ -1,0 +1,198 @@
+//! What `status`, `export` and the run summary read. Everything is computed from the journal,
+//! never from a run's memory: the journal is the truth.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::RowState;
+
+/// `status --format json` (CONTRACTS.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub rows: BTreeMap<&'static str, i64>,
+    pub credentials_lost: i64,
+    pub changed_after_creation: i64,
+    pub throttled: i64,
+    pub by_reseller: BTreeMap<String, ResellerCounts>,
+    pub runs: Vec<RunInfo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResellerCounts {
+    pub created: i64,
+    pub failed: i64,
+    pub invalid: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub id: i64,
+    pub started: String,
+    pub finished: Option<String>,
+    pub sheet: Option<String>,
+    pub requests: i64,
+    pub throttled: i64,
+    pub created: i64,
+    pub failed: i64,
+}
+
+impl StatusReport {
+    pub fn count(&self, state: RowState) -> i64 {
+        self.rows.get(state.as_str()).copied().unwrap_or(0)
+    }
+}
+
+pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
+    let mut rows: BTreeMap<&'static str, i64> =
+        RowState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let mut by_state = conn.prepare("SELECT state, COUNT(*) FROM rows GROUP BY state")?;
+    for item in by_state.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = item?;
+        if let Some(state) = RowState::parse(&state) {
+            rows.insert(state.as_str(), n);
+        }
+    }
+    let (credentials_lost, changed_after_creation): (i64, i64) = conn.query_row(
+        "SELECT COALESCE(SUM(credentials_lost), 0), COALESCE(SUM(changed_after_creation), 0) FROM rows",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let throttled: i64 =
+        conn.query_row("SELECT COALESCE(SUM(throttled), 0) FROM runs", [], |r| r.get(0))?;
+    let mut by_reseller: BTreeMap<String, ResellerCounts> = BTreeMap::new();
+    let mut grouped = conn.prepare(
+        "SELECT COALESCE(reseller, 'direct'), state, COUNT(*) FROM rows
+         WHERE state IN ('created', 'failed', 'invalid') GROUP BY 1, 2",
+    )?;
+    for item in grouped.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    })? {
+        let (reseller, state, n) = item?;
+        let counts = by_reseller.entry(reseller).or_default();
+        match state.as_str() {
+            "created" => counts.created = n,
+            "failed" => counts.failed = n,
+            _ => counts.invalid = n,
+        }
+    }
+    let mut run_rows = conn.prepare(
+        "SELECT id, started, finished, sheet, requests, throttled, created, failed FROM runs ORDER BY id",
+    )?;
+    let runs = run_rows
+        .query_map([], |r| {
+            Ok(RunInfo {
+                id: r.get(0)?,
+                started: r.get(1)?,
+                finished: r.get(2)?,
+                sheet: r.get(3)?,
+                requests: r.get(4)?,
+                throttled: r.get(5)?,
+                created: r.get(6)?,
+                failed: r.get(7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StatusReport {
+        rows,
+        credentials_lost,
+        changed_after_creation,
+        throttled,
+        by_reseller,
+        runs,
+    })
+}
+
+/// One line of the results export (CONTRACTS.md column order).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultRow {
+    pub row: i64,
+    pub domain: Option<String>,
+    pub company_name: Option<String>,
+    pub associated_partner_id: Option<String>,
+    pub external_id: Option<String>,
+    pub state: String,
+    pub customer_id: Option<String>,
+    pub commerce_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: u32,
+    pub credentials_lost: bool,
+    pub changed_after_creation: bool,
+}
+
+pub const RESULT_COLUMNS: [&str; 13] = [
+    "row",
+    "domain",
+    "company_name",
+    "associated_partner_id",
+    "external_id",
+    "state",
+    "customer_id",
+    "commerce_id",
+    "error_code",
+    "error_message",
+    "attempts",
+    "credentials_lost",
+    "changed_after_creation",
+];
+
+pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
+    let mut statement = conn.prepare(
+        "SELECT sheet_row, domain, company_name, reseller, external_id, state, customer_id,
+                commerce_id, last_error_code, last_error_message, attempts, credentials_lost,
+                changed_after_creation
+         FROM rows ORDER BY sheet_row, id",
+    )?;
+    statement
+        .query_map([], |r| {
+            Ok(ResultRow {
+                row: r.get(0)?,
+                domain: r.get(1)?,
+                company_name: r.get(2)?,
+                associated_partner_id: r.get(3)?,
+                external_id: r.get(4)?,
+                state: r.get(5)?,
+                customer_id: r.get(6)?,
+                commerce_id: r.get(7)?,
+                error_code: r.get(8)?,
+                error_message: r.get(9)?,
+                attempts: r.get(10)?,
+                credentials_lost: r.get(11)?,
+                changed_after_creation: r.get(12)?,
+            })
+        })?
+        .collect()
+}
+
+/// A created customer and its sealed credentials (none when they were lost).
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub domain: String,
+    pub company_name: Option<String>,
+    pub associated_partner_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub user_name: Option<String>,
+    pub sealed: Option<Vec<u8>>,
+}
+
+pub fn credentials(conn: &Connection) -> Result<Vec<CredentialRow>, rusqlite::Error> {
+    let mut statement = conn.prepare(
+        "SELECT r.domain, r.company_name, r.reseller, r.customer_id, c.user_name, c.sealed
+         FROM rows r LEFT JOIN credentials c ON c.row_id = r.id
+         WHERE r.state = 'created' ORDER BY r.sheet_row, r.id",
+    )?;
+    statement
+        .query_map([], |r| {
+            Ok(CredentialRow {
+                domain: r.get(0)?,
+                company_name: r.get(1)?,
+                associated_partner_id: r.get(2)?,
+                customer_id: r.get(3)?,
+                user_name: r.get(4)?,
+                sealed: r.get(5)?,
+            })
+        })?
+        .collect()
+}

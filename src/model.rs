@@ -1,0 +1,167 @@
+//! The Partner Center resources csp-onboard sends and reads (partner-center-api.md §1, §4, §5).
+//!
+//! Requests are sent in camelCase. Responses are read leniently: PascalCase aliases where the SDK's
+//! spelling may come back, `code` as a number or a string.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::mapping::{Draft, Field};
+
+/// The body of `POST /v1/customers`, built from a validated draft.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerRequest {
+    pub company_profile: CompanyProfile,
+    pub billing_profile: BillingProfile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub associated_partner_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyProfile {
+    pub domain: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_registration_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingProfile {
+    pub email: String,
+    pub culture: String,
+    pub language: String,
+    pub company_name: String,
+    pub default_address: Address,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub first_name: String,
+    pub last_name: String,
+    pub address_line1: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_line2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_line3: Option<String>,
+    pub city: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub postal_code: String,
+    pub country: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+impl CustomerRequest {
+    /// The request for a draft that validation accepted. (`region` is never sent: for US addresses
+    /// Partner Center rejects it with 27002.)
+    pub fn from_draft(draft: &Draft<'_>) -> CustomerRequest {
+        let text = |f: Field| draft.text(f).to_string();
+        let optional = |f: Field| Some(draft.text(f).to_string()).filter(|s| !s.is_empty());
+        CustomerRequest {
+            company_profile: CompanyProfile {
+                domain: text(Field::Domain),
+                organization_registration_number: optional(Field::OrganizationRegistrationNumber),
+            },
+            billing_profile: BillingProfile {
+                email: text(Field::Email),
+                culture: text(Field::Culture),
+                language: text(Field::Language),
+                company_name: text(Field::CompanyName),
+                default_address: Address {
+                    first_name: text(Field::FirstName),
+                    last_name: text(Field::LastName),
+                    address_line1: text(Field::AddressLine1),
+                    address_line2: optional(Field::AddressLine2),
+                    address_line3: optional(Field::AddressLine3),
+                    city: text(Field::City),
+                    state: optional(Field::State),
+                    postal_code: text(Field::PostalCode),
+                    country: text(Field::Country),
+                    phone_number: optional(Field::PhoneNumber),
+                },
+            },
+            associated_partner_id: optional(Field::AssociatedPartnerId),
+        }
+    }
+}
+
+/// A Customer as Partner Center returns it (only what csp-onboard uses).
+#[derive(Debug, Deserialize)]
+pub struct Customer {
+    #[serde(alias = "Id")]
+    pub id: String,
+    #[serde(default, rename = "commerceId", alias = "CommerceId")]
+    pub commerce_id: Option<String>,
+    #[serde(default, rename = "companyProfile", alias = "CompanyProfile")]
+    pub company_profile: Option<CustomerCompanyProfile>,
+    #[serde(default, rename = "userCredentials", alias = "UserCredentials")]
+    pub user_credentials: Option<UserCredentials>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomerCompanyProfile {
+    #[serde(default, alias = "Domain")]
+    pub domain: Option<String>,
+}
+
+/// The one-time admin credentials of a new customer. The password cannot be printed by accident.
+#[derive(Debug, Deserialize)]
+pub struct UserCredentials {
+    #[serde(rename = "userName", alias = "UserName")]
+    pub user_name: String,
+    #[serde(alias = "Password")]
+    pub password: SecretString,
+}
+
+/// `{"totalCount": n, "items": [...]}`.
+#[derive(Debug, Deserialize)]
+pub struct Collection<T> {
+    #[serde(default = "Vec::new", alias = "Items")]
+    pub items: Vec<T>,
+}
+
+/// A Partner Center error body. `code` is documented as a string but arrives as a number.
+#[derive(Debug, Deserialize, Default)]
+pub struct ApiError {
+    #[serde(default, alias = "Code", deserialize_with = "number_or_string")]
+    pub code: Option<String>,
+    #[serde(default, alias = "Description")]
+    pub description: Option<String>,
+}
+
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match value {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_come_as_numbers_or_strings() {
+        let number: ApiError = serde_json::from_str(r#"{"code": 600050, "description": "x"}"#).unwrap();
+        let text: ApiError = serde_json::from_str(r#"{"Code": "3000"}"#).unwrap();
+        assert_eq!(number.code.as_deref(), Some("600050"));
+        assert_eq!(text.code.as_deref(), Some("3000"));
+    }
+
+    #[test]
+    fn customers_read_in_either_case() {
+        let c: Customer = serde_json::from_str(
+            r#"{"Id": "t1", "CommerceId": "c1", "UserCredentials": {"UserName": "admin", "Password": "p"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.id, "t1");
+        assert_eq!(c.commerce_id.as_deref(), Some("c1"));
+        assert_eq!(c.user_credentials.unwrap().user_name, "admin");
+    }
+}

@@ -1,0 +1,282 @@
+//! The HTTP client for Partner Center: headers, and the classification of every outcome into what
+//! the journal's state machine needs to know — created, throttled, never sent, unknown, rejected.
+//!
+//! The classification is the safety-critical part. A request whose bytes may have reached the
+//! server (a timeout, a connection reset after sending, a 5xx) is *ambiguous*: it may have been
+//! processed, so the dispatcher reconciles before sending it again. Only a connection that was
+//! refused before anything was sent is "not sent".
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::model::{ApiError, Collection, Customer};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What became of a create.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(Customer),
+    Throttled { retry_after: Duration },
+    /// Refused before any byte was sent: safe to send again.
+    NotSent(String),
+    /// May or may not have been processed.
+    Ambiguous {
+        status: Option<u16>,
+        code: Option<String>,
+        message: String,
+    },
+    /// A definite refusal (4xx other than 401 and 429).
+    Rejected {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    Unauthorized,
+}
+
+/// What became of a read.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    Found(T),
+    Throttled(Duration),
+    Unauthorized,
+    Failed(String),
+}
+
+pub struct PartnerCenter {
+    http: reqwest::Client,
+    base: String,
+    correlation_id: String,
+}
+
+impl PartnerCenter {
+    /// `base` is the API base without `/v1`.
+    pub fn new(http: reqwest::Client, base: &str, correlation_id: String) -> PartnerCenter {
+        PartnerCenter {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            correlation_id,
+        }
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, token: &SecretString, request_id: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token.expose_secret())
+            .header("Accept", "application/json")
+            .header("MS-RequestId", request_id)
+            .header("MS-CorrelationId", &self.correlation_id)
+            .header("X-Locale", "en-US")
+            .header("MS-PartnerCenter-Application", format!("csp-onboard/{VERSION}"))
+    }
+
+    pub async fn create_customer(&self, body: &str, request_id: &str, token: &SecretString) -> CreateOutcome {
+        let sent = self
+            .request(reqwest::Method::POST, "/v1/customers", token, request_id)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) if error.is_connect() => return CreateOutcome::NotSent(describe(&error)),
+            Err(error) => {
+                return CreateOutcome::Ambiguous {
+                    status: None,
+                    code: None,
+                    message: describe(&error),
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return CreateOutcome::Ambiguous {
+                    status: Some(status.as_u16()),
+                    code: None,
+                    message: format!("the response broke off: {}", describe(&error)),
+                };
+            }
+        };
+        if status.is_success() {
+            return match serde_json::from_slice::<Customer>(&bytes) {
+                Ok(customer) => CreateOutcome::Created(customer),
+                Err(e) => CreateOutcome::Ambiguous {
+                    status: Some(status.as_u16()),
+                    code: None,
+                    message: format!("HTTP {status} with an unreadable body: {e}"),
+                },
+            };
+        }
+        let (code, message) = error_of(status, &bytes);
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => CreateOutcome::Throttled {
+                retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
+            },
+            StatusCode::UNAUTHORIZED => CreateOutcome::Unauthorized,
+            StatusCode::REQUEST_TIMEOUT => CreateOutcome::Ambiguous {
+                status: Some(408),
+                code,
+                message,
+            },
+            s if s.is_server_error() => CreateOutcome::Ambiguous {
+                status: Some(s.as_u16()),
+                code,
+                message,
+            },
+            s => CreateOutcome::Rejected {
+                status: s.as_u16(),
+                code,
+                message,
+            },
+        }
+    }
+
+    /// `HEAD /v1/domains/{domain}`: whether the domain exists (anywhere).
+    pub async fn domain_exists(&self, domain: &str, request_id: &str, token: &SecretString) -> Lookup<bool> {
+        let path = format!("/v1/domains/{domain}");
+        match self.request(reqwest::Method::HEAD, &path, token, request_id).send().await {
+            Ok(response) => match response.status() {
+                StatusCode::OK => Lookup::Found(true),
+                StatusCode::NOT_FOUND => Lookup::Found(false),
+                StatusCode::UNAUTHORIZED => Lookup::Unauthorized,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    Lookup::Throttled(retry_after(&response).unwrap_or(Duration::from_secs(60)))
+                }
+                other => Lookup::Failed(format!("HEAD {path}: HTTP {other}")),
+            },
+            Err(error) => Lookup::Failed(describe(&error)),
+        }
+    }
+
+    /// Our customer with exactly this domain, if Partner Center lists one yet.
+    pub async fn find_customer(&self, domain: &str, request_id: &str, token: &SecretString) -> Lookup<Option<Customer>> {
+        let filter = serde_json::json!({"Field": "Domain", "Value": domain, "Operator": "starts_with"}).to_string();
+        let response = self
+            .request(reqwest::Method::GET, "/v1/customers", token, request_id)
+            .query(&[("size", "10"), ("filter", filter.as_str())])
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => return Lookup::Failed(describe(&error)),
+        };
+        let status = response.status();
+        match status {
+            StatusCode::UNAUTHORIZED => return Lookup::Unauthorized,
+            StatusCode::TOO_MANY_REQUESTS => {
+                return Lookup::Throttled(retry_after(&response).unwrap_or(Duration::from_secs(60)));
+            }
+            s if !s.is_success() => return Lookup::Failed(format!("customer lookup: HTTP {s}")),
+            _ => {}
+        }
+        match response.json::<Collection<Customer>>().await {
+            Ok(list) => Lookup::Found(list.items.into_iter().find(|c| {
+                c.company_profile
+                    .as_ref()
+                    .and_then(|p| p.domain.as_deref())
+                    .is_some_and(|d| d.eq_ignore_ascii_case(domain))
+            })),
+            Err(error) => Lookup::Failed(format!("customer lookup: {}", describe(&error))),
+        }
+    }
+}
+
+/// A transport error as a person should read it, without the URL's query (no secrets are in it,
+/// but it is noise).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the response broke off"
+    } else {
+        "the connection failed"
+    };
+    let mut message = kind.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The code and description of an error body; an HTML or otherwise unreadable body is described
+/// by its status.
+fn error_of(status: StatusCode, body: &[u8]) -> (Option<String>, String) {
+    match serde_json::from_slice::<ApiError>(body) {
+        Ok(error) if error.code.is_some() || error.description.is_some() => (
+            error.code,
+            error.description.unwrap_or_else(|| format!("HTTP {status}")),
+        ),
+        _ => (None, format!("HTTP {status} with an unreadable error body")),
+    }
+}
+
+/// Whether only `https://` is used, loopback excepted (the emulator).
+pub fn url_is_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+    });
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback() {
+        assert!(url_is_allowed("https://api.partnercenter.microsoft.com"));
+        assert!(url_is_allowed("http://127.0.0.1:8700"));
+        assert!(url_is_allowed("http://localhost:8700/"));
+        assert!(url_is_allowed("http://[::1]:8700"));
+        assert!(!url_is_allowed("http://api.partnercenter.microsoft.com"));
+        assert!(!url_is_allowed("http://127.0.0.1.evil.example"));
+        assert!(!url_is_allowed("ftp://127.0.0.1"));
+    }
+
+    #[test]
+    fn html_error_bodies_are_described_by_status() {
+        let (code, message) = error_of(StatusCode::SERVICE_UNAVAILABLE, b"<html>oops</html>");
+        assert_eq!(code, None);
+        assert_eq!(message, "HTTP 503 Service Unavailable with an unreadable error body");
+        let (code, _) = error_of(StatusCode::BAD_REQUEST, br#"{"code":600050,"description":"x"}"#);
+        assert_eq!(code.as_deref(), Some("600050"));
+    }
+}
