@@ -23,7 +23,9 @@ pub const PARTNER_CENTER_SCOPE: &str =
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("no refresh token: set `CSP_ONBOARD_REFRESH_TOKEN` or `refresh_token` in the config file")]
+    #[error(
+        "no refresh token: set `CSP_ONBOARD_REFRESH_TOKEN` or `refresh_token` in the config file"
+    )]
     NoRefreshToken,
     #[error("the token endpoint refused the refresh token: {0}")]
     Refused(String),
@@ -118,9 +120,13 @@ struct TokenError {
 /// `expires_in` is a number from v2 and a string from v1.
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_u64().ok_or_else(|| serde::de::Error::custom("negative")),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("negative")),
         serde_json::Value::String(s) => s.parse().map_err(serde::de::Error::custom),
-        _ => Err(serde::de::Error::custom("expires_in is neither a number nor a string")),
+        _ => Err(serde::de::Error::custom(
+            "expires_in is neither a number nor a string",
+        )),
     }
 }
 
@@ -180,7 +186,9 @@ impl TokenProvider {
             match self.redeem(&candidate).await {
                 Ok(token) => return Ok(token),
                 Err(AuthError::Refused(why)) => {
-                    tracing::warn!("a refresh token was refused; trying the next one if there is one");
+                    tracing::warn!(
+                        "a refresh token was refused; trying the next one if there is one"
+                    );
                     refusal = Some(why);
                 }
                 Err(other) => return Err(other),
@@ -236,7 +244,10 @@ impl TokenProvider {
                 rotated.expose_secret(),
             )?;
         }
-        tracing::info!(lifetime_s = token.expires_in, "got a Partner Center access token");
+        tracing::info!(
+            lifetime_s = token.expires_in,
+            "got a Partner Center access token"
+        );
         Ok(AccessToken {
             secret: token.access_token,
             obtained,

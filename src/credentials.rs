@@ -44,7 +44,8 @@ pub struct Sealer {
 impl Sealer {
     pub fn new(recipient: &str) -> Result<Sealer, CredentialError> {
         let text = recipient.trim().to_string();
-        let parsed = Recipient::from_str(&text).map_err(|_| CredentialError::BadRecipient(text.clone()))?;
+        let parsed =
+            Recipient::from_str(&text).map_err(|_| CredentialError::BadRecipient(text.clone()))?;
         Ok(Sealer {
             recipient: parsed,
             text,
@@ -56,7 +57,11 @@ impl Sealer {
     }
 
     /// The age ciphertext of `{"userName": ..., "password": ...}`.
-    pub fn seal(&self, user_name: &str, password: &SecretString) -> Result<Vec<u8>, CredentialError> {
+    pub fn seal(
+        &self,
+        user_name: &str,
+        password: &SecretString,
+    ) -> Result<Vec<u8>, CredentialError> {
         let plaintext = serde_json::to_vec(&Plain {
             user_name: user_name.to_string(),
             password: password.expose_secret().to_string(),
@@ -84,7 +89,8 @@ impl Opener {
             path: path.to_path_buf(),
             message,
         };
-        let file = age::IdentityFile::from_file(path.display().to_string()).map_err(|e| error(e.to_string()))?;
+        let file = age::IdentityFile::from_file(path.display().to_string())
+            .map_err(|e| error(e.to_string()))?;
         let identities = file.into_identities().map_err(|e| error(e.to_string()))?;
         if identities.is_empty() {
             return Err(error("it holds no identity".into()));
@@ -93,17 +99,26 @@ impl Opener {
     }
 
     /// Returns (user name, password).
-    pub fn open(&self, domain: &str, sealed: &[u8]) -> Result<(String, SecretString), CredentialError> {
+    pub fn open(
+        &self,
+        domain: &str,
+        sealed: &[u8],
+    ) -> Result<(String, SecretString), CredentialError> {
         let error = |message: String| CredentialError::Open {
             domain: domain.to_string(),
             message,
         };
         let decryptor = age::Decryptor::new_buffered(sealed).map_err(|e| error(e.to_string()))?;
         let mut reader = decryptor
-            .decrypt(self.identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .decrypt(
+                self.identities
+                    .iter()
+                    .map(|i| i.as_ref() as &dyn age::Identity),
+            )
             .map_err(|e| error(e.to_string()))?;
         let mut plaintext = Vec::new();
-        std::io::Read::read_to_end(&mut reader, &mut plaintext).map_err(|e| error(e.to_string()))?;
+        std::io::Read::read_to_end(&mut reader, &mut plaintext)
+            .map_err(|e| error(e.to_string()))?;
         let plain: Plain = serde_json::from_slice(&plaintext).map_err(|e| error(e.to_string()))?;
         Ok((plain.user_name, SecretString::from(plain.password)))
     }
@@ -137,6 +152,22 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), Credential
     file.sync_all().map_err(error)
 }
 
+/// The recipient (public key) of the first identity in an identity file.
+pub fn recipient_of(path: &Path) -> Result<String, CredentialError> {
+    let error = |message: String| CredentialError::Identity {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .ok_or_else(|| error("no `AGE-SECRET-KEY-` line".into()))?;
+    let identity = Identity::from_str(line).map_err(|e| error(e.to_string()))?;
+    Ok(identity.to_public().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,16 +179,26 @@ mod tests {
         let path = dir.path().join("key.txt");
         write_private_file(&path, contents.expose_secret().as_bytes()).unwrap();
         let sealer = Sealer::new(&recipient).unwrap();
-        let sealed = sealer.seal("admin", &SecretString::from("S3cret!pass")).unwrap();
+        let sealed = sealer
+            .seal("admin", &SecretString::from("S3cret!pass"))
+            .unwrap();
         assert!(!String::from_utf8_lossy(&sealed).contains("S3cret!pass"));
 
-        let (user, password) = Opener::from_file(&path).unwrap().open("x", &sealed).unwrap();
+        let (user, password) = Opener::from_file(&path)
+            .unwrap()
+            .open("x", &sealed)
+            .unwrap();
         assert_eq!(user, "admin");
         assert_eq!(password.expose_secret(), "S3cret!pass");
 
         let (other, _) = generate_identity();
         let other_path = dir.path().join("other.txt");
         write_private_file(&other_path, other.expose_secret().as_bytes()).unwrap();
-        assert!(Opener::from_file(&other_path).unwrap().open("x", &sealed).is_err());
+        assert!(
+            Opener::from_file(&other_path)
+                .unwrap()
+                .open("x", &sealed)
+                .is_err()
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod emulator;
 pub mod error;
 pub mod intake;
+pub mod job;
 pub mod journal;
 pub mod mapping;
 pub mod model;

@@ -148,7 +148,8 @@ mod tests {
 
     #[test]
     fn error_codes_come_as_numbers_or_strings() {
-        let number: ApiError = serde_json::from_str(r#"{"code": 600050, "description": "x"}"#).unwrap();
+        let number: ApiError =
+            serde_json::from_str(r#"{"code": 600050, "description": "x"}"#).unwrap();
         let text: ApiError = serde_json::from_str(r#"{"Code": "3000"}"#).unwrap();
         assert_eq!(number.code.as_deref(), Some("600050"));
         assert_eq!(text.code.as_deref(), Some("3000"));

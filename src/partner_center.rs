@@ -19,7 +19,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Debug)]
 pub enum CreateOutcome {
     Created(Customer),
-    Throttled { retry_after: Duration },
+    Throttled {
+        retry_after: Duration,
+    },
     /// Refused before any byte was sent: safe to send again.
     NotSent(String),
     /// May or may not have been processed.
@@ -66,7 +68,13 @@ impl PartnerCenter {
         &self.correlation_id
     }
 
-    fn request(&self, method: reqwest::Method, path: &str, token: &SecretString, request_id: &str) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &SecretString,
+        request_id: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token.expose_secret())
@@ -74,10 +82,18 @@ impl PartnerCenter {
             .header("MS-RequestId", request_id)
             .header("MS-CorrelationId", &self.correlation_id)
             .header("X-Locale", "en-US")
-            .header("MS-PartnerCenter-Application", format!("csp-onboard/{VERSION}"))
+            .header(
+                "MS-PartnerCenter-Application",
+                format!("csp-onboard/{VERSION}"),
+            )
     }
 
-    pub async fn create_customer(&self, body: &str, request_id: &str, token: &SecretString) -> CreateOutcome {
+    pub async fn create_customer(
+        &self,
+        body: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> CreateOutcome {
         let sent = self
             .request(reqwest::Method::POST, "/v1/customers", token, request_id)
             .header("Content-Type", "application/json")
@@ -142,9 +158,18 @@ impl PartnerCenter {
     }
 
     /// `HEAD /v1/domains/{domain}`: whether the domain exists (anywhere).
-    pub async fn domain_exists(&self, domain: &str, request_id: &str, token: &SecretString) -> Lookup<bool> {
+    pub async fn domain_exists(
+        &self,
+        domain: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<bool> {
         let path = format!("/v1/domains/{domain}");
-        match self.request(reqwest::Method::HEAD, &path, token, request_id).send().await {
+        match self
+            .request(reqwest::Method::HEAD, &path, token, request_id)
+            .send()
+            .await
+        {
             Ok(response) => match response.status() {
                 StatusCode::OK => Lookup::Found(true),
                 StatusCode::NOT_FOUND => Lookup::Found(false),
@@ -159,8 +184,15 @@ impl PartnerCenter {
     }
 
     /// Our customer with exactly this domain, if Partner Center lists one yet.
-    pub async fn find_customer(&self, domain: &str, request_id: &str, token: &SecretString) -> Lookup<Option<Customer>> {
-        let filter = serde_json::json!({"Field": "Domain", "Value": domain, "Operator": "starts_with"}).to_string();
+    pub async fn find_customer(
+        &self,
+        domain: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<Option<Customer>> {
+        let filter =
+            serde_json::json!({"Field": "Domain", "Value": domain, "Operator": "starts_with"})
+                .to_string();
         let response = self
             .request(reqwest::Method::GET, "/v1/customers", token, request_id)
             .query(&[("size", "10"), ("filter", filter.as_str())])
@@ -174,7 +206,9 @@ impl PartnerCenter {
         match status {
             StatusCode::UNAUTHORIZED => return Lookup::Unauthorized,
             StatusCode::TOO_MANY_REQUESTS => {
-                return Lookup::Throttled(retry_after(&response).unwrap_or(Duration::from_secs(60)));
+                return Lookup::Throttled(
+                    retry_after(&response).unwrap_or(Duration::from_secs(60)),
+                );
             }
             s if !s.is_success() => return Lookup::Failed(format!("customer lookup: HTTP {s}")),
             _ => {}
@@ -231,7 +265,9 @@ fn error_of(status: StatusCode, body: &[u8]) -> (Option<String>, String) {
     match serde_json::from_slice::<ApiError>(body) {
         Ok(error) if error.code.is_some() || error.description.is_some() => (
             error.code,
-            error.description.unwrap_or_else(|| format!("HTTP {status}")),
+            error
+                .description
+                .unwrap_or_else(|| format!("HTTP {status}")),
         ),
         _ => (None, format!("HTTP {status} with an unreadable error body")),
     }
@@ -247,7 +283,11 @@ pub fn url_is_allowed(url: &str) -> bool {
     };
     let host = rest.split(['/', '?']).next().unwrap_or("");
     let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     });
     host == "localhost"
         || host == "[::1]"
@@ -275,8 +315,14 @@ mod tests {
     fn html_error_bodies_are_described_by_status() {
         let (code, message) = error_of(StatusCode::SERVICE_UNAVAILABLE, b"<html>oops</html>");
         assert_eq!(code, None);
-        assert_eq!(message, "HTTP 503 Service Unavailable with an unreadable error body");
-        let (code, _) = error_of(StatusCode::BAD_REQUEST, br#"{"code":600050,"description":"x"}"#);
+        assert_eq!(
+            message,
+            "HTTP 503 Service Unavailable with an unreadable error body"
+        );
+        let (code, _) = error_of(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":600050,"description":"x"}"#,
+        );
         assert_eq!(code.as_deref(), Some("600050"));
     }
 }

@@ -39,8 +39,79 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write the starter files (default template, sample sheets) into a folder.
     Template(TemplateArgs),
+    /// Import a sheet into its journal and create every valid customer.
+    Run(RunArgs),
+    /// Continue a job from its journal: reconcile, then send what is left.
+    Resume(ResumeArgs),
+    /// Where a job stands, from its journal.
+    Status(StatusArgs),
+    /// Write the results (CSV/XLSX) or, with the identity, the admin credentials.
+    Export(ExportArgs),
+    /// Create a key pair for sealing the admin credentials (an age X25519 identity).
+    Keygen(KeygenArgs),
     /// Run a local Partner Center emulator on loopback.
     Emulator(crate::emulator::cli::EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sheet: SheetArgs,
+
+    /// The journal (SQLite file). Default: `<sheet stem>.journal.sqlite` beside the sheet.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Send failed rows again even if their content did not change.
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    #[command(flatten)]
+    pub job: super::job_args::JobArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The journal of the job.
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    #[command(flatten)]
+    pub job: super::job_args::JobArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    /// The file to write: results as `.csv` or `.xlsx`; with `--credentials`, a CSV.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Export the admin credentials instead of the results (needs `--identity`).
+    #[arg(long, requires = "identity")]
+    pub credentials: bool,
+
+    /// The identity file (private key) the credentials were sealed to.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the identity (private key).
+    #[arg(long, value_name = "FILE", default_value = "csp-onboard-identity.txt")]
+    pub out: PathBuf,
 }
 
 /// Which sheet to read and how.

@@ -2,6 +2,8 @@
 //! and turn it into an exit code (CONTRACTS.md). No business logic lives here.
 
 mod args;
+mod commands;
+pub mod job_args;
 
 use std::io::Write;
 use std::process::ExitCode as ProcessExit;
@@ -21,18 +23,31 @@ pub fn main() -> ProcessExit {
     let code = match cli.command {
         Command::Validate(args) => validate(args),
         Command::Template(args) => template(args),
+        Command::Run(args) => commands::run(args),
+        Command::Resume(args) => commands::resume(args),
+        Command::Status(args) => commands::status(args),
+        Command::Export(args) => commands::export(args),
+        Command::Keygen(args) => commands::keygen(args),
         Command::Emulator(args) => crate::emulator::cli::run(args),
     };
     ProcessExit::from(code as u8)
 }
 
+/// Log lines go to stderr: text for people (coloured only on a terminal), JSON for unattended
+/// runs. `CSP_ONBOARD_LOG` takes a tracing filter (`debug`, `csp_onboard=trace`, ...).
 fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let default = if cli.quiet { "warn" } else { "info" };
+    let default = if cli.quiet {
+        "warn"
+    } else {
+        "info,refinery_core=warn"
+    };
     let filter =
         EnvFilter::try_from_env("CSP_ONBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match cli.log_format {
         args::LogFormat::Json => builder.json().try_init(),

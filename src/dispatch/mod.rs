@@ -255,7 +255,12 @@ impl Dispatcher {
         ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 
-    async fn settle(&self, row: &mut QueuedRow, attempt: Option<(i64, AttemptEnd)>, settle: Settle) -> Result<(), JournalError> {
+    async fn settle(
+        &self,
+        row: &mut QueuedRow,
+        attempt: Option<(i64, AttemptEnd)>,
+        settle: Settle,
+    ) -> Result<(), JournalError> {
         let (row_id, run_id) = (row.id, self.run_id);
         let stored = settle.clone();
         self.journal
@@ -315,7 +320,16 @@ impl Dispatcher {
     async fn attempt(&self, row: &mut QueuedRow, slots: &Semaphore) -> Result<(), JournalError> {
         if row.attempts >= self.settings.max_attempts {
             let message = format!("gave up after {} attempts", row.attempts);
-            return self.settle(row, None, Settle::Failed { code: None, message }).await;
+            return self
+                .settle(
+                    row,
+                    None,
+                    Settle::Failed {
+                        code: None,
+                        message,
+                    },
+                )
+                .await;
         }
         let Ok(_slot) = slots.acquire().await else {
             return Ok(());
@@ -332,16 +346,29 @@ impl Dispatcher {
         let correlation = self.pc.correlation_id().to_string();
         let attempt_id = self
             .journal
-            .exec(move |tx| ops::begin_attempt(tx, row_id, run_id, AttemptKind::Create, &request_id, &correlation))
+            .exec(move |tx| {
+                ops::begin_attempt(
+                    tx,
+                    row_id,
+                    run_id,
+                    AttemptKind::Create,
+                    &request_id,
+                    &correlation,
+                )
+            })
             .await?;
         row.attempts += 1;
         let started = Instant::now();
-        let outcome = self.pc.create_customer(&row.body, &row.request_id, &token).await;
+        let outcome = self
+            .pc
+            .create_customer(&row.body, &row.request_id, &token)
+            .await;
         let latency_ms = started.elapsed().as_millis() as u64;
         if !matches!(outcome, CreateOutcome::Unauthorized) {
             row.auth_retry = false;
         }
-        self.conclude(row, attempt_id, latency_ms, outcome, &token).await
+        self.conclude(row, attempt_id, latency_ms, outcome, &token)
+            .await
     }
 
     async fn conclude(
@@ -374,26 +401,38 @@ impl Dispatcher {
                     },
                     None => None,
                 };
-                tracing::info!(domain = %row.domain, row = row.sheet_row, "created");
+                tracing::debug!(domain = %row.domain, row = row.sheet_row, "created");
                 let settle = Settle::Created {
                     customer_id: customer.id,
                     commerce_id: customer.commerce_id,
                     credentials,
                 };
-                self.settle(row, Some((attempt_id, end(Some(201), None, "created"))), settle).await
+                self.settle(
+                    row,
+                    Some((attempt_id, end(Some(201), None, "created"))),
+                    settle,
+                )
+                .await
             }
             CreateOutcome::Throttled { retry_after } => {
                 self.pacer.throttled(retry_after);
                 self.progress.throttled.fetch_add(1, Ordering::Relaxed);
                 let run_id = self.run_id;
-                self.journal.exec(move |tx| ops::count_throttled(tx, run_id)).await?;
+                self.journal
+                    .exec(move |tx| ops::count_throttled(tx, run_id))
+                    .await?;
                 let settle = Settle::RetryWait {
                     not_before: Utc::now() + retry_after,
                     code: Some("429".into()),
                     message: format!("throttled; retry after {} s", retry_after.as_secs()),
                     next_request_id: new_request_id(),
                 };
-                self.settle(row, Some((attempt_id, end(Some(429), None, "throttled"))), settle).await
+                self.settle(
+                    row,
+                    Some((attempt_id, end(Some(429), None, "throttled"))),
+                    settle,
+                )
+                .await
             }
             CreateOutcome::NotSent(message) => {
                 tracing::warn!(domain = %row.domain, "not sent: {message}; retrying");
@@ -404,15 +443,25 @@ impl Dispatcher {
                     // Nothing reached the server: the same request id is still unused.
                     next_request_id: row.request_id.clone(),
                 };
-                self.settle(row, Some((attempt_id, end(None, None, "not_sent"))), settle).await
+                self.settle(row, Some((attempt_id, end(None, None, "not_sent"))), settle)
+                    .await
             }
-            CreateOutcome::Ambiguous { status, code, message } => {
+            CreateOutcome::Ambiguous {
+                status,
+                code,
+                message,
+            } => {
                 tracing::warn!(domain = %row.domain, "outcome unknown ({message}); reconciling before any retry");
                 let settle = Settle::InDoubt {
                     code: code.clone().or(status.map(|s| s.to_string())),
                     message,
                 };
-                self.settle(row, Some((attempt_id, end(status, code, "ambiguous"))), settle).await
+                self.settle(
+                    row,
+                    Some((attempt_id, end(status, code, "ambiguous"))),
+                    settle,
+                )
+                .await
             }
             CreateOutcome::Unauthorized => {
                 self.auth.invalidate(token).await;
@@ -429,9 +478,18 @@ impl Dispatcher {
                     message: "the access token was refused; refreshing it".into(),
                     next_request_id: new_request_id(),
                 };
-                self.settle(row, Some((attempt_id, end(Some(401), None, "unauthorized"))), settle).await
+                self.settle(
+                    row,
+                    Some((attempt_id, end(Some(401), None, "unauthorized"))),
+                    settle,
+                )
+                .await
             }
-            CreateOutcome::Rejected { status, code, message } => {
+            CreateOutcome::Rejected {
+                status,
+                code,
+                message,
+            } => {
                 let attempt = Some((attempt_id, end(Some(status), code.clone(), "rejected")));
                 let code_is = |c: &str| code.as_deref() == Some(c);
                 if code_is("900329") {
@@ -464,7 +522,8 @@ impl Dispatcher {
                     return self.settle(row, attempt, settle).await;
                 }
                 tracing::info!(domain = %row.domain, row = row.sheet_row, "failed: {message}");
-                self.settle(row, attempt, Settle::Failed { code, message }).await
+                self.settle(row, attempt, Settle::Failed { code, message })
+                    .await
             }
         }
     }
@@ -485,7 +544,10 @@ impl Dispatcher {
             let verdict = match exists {
                 Lookup::Found(false) => {
                     tracing::info!(domain = %row.domain, "reconciled: the create never happened; sending again");
-                    return self.settle(row, None, Settle::Pending { not_before: None }).await.map(|()| true);
+                    return self
+                        .settle(row, None, Settle::Pending { not_before: None })
+                        .await
+                        .map(|()| true);
                 }
                 Lookup::Found(true) => self.lookup_customer(row, &token).await?,
                 other => other.map_found(|_| None),
@@ -503,7 +565,8 @@ impl Dispatcher {
                 Lookup::Found(None) => {
                     let waited = (Utc::now() - since).to_std().unwrap_or_default();
                     if waited >= self.settings.reconcile_patience {
-                        let message = "the domain is taken, and not by one of our customers".to_string();
+                        let message =
+                            "the domain is taken, and not by one of our customers".to_string();
                         let settle = Settle::Failed {
                             code: Some("domain_taken".into()),
                             message,
@@ -536,9 +599,15 @@ impl Dispatcher {
         }
     }
 
-    async fn lookup_domain(&self, row: &QueuedRow, token: &SecretString) -> Result<Lookup<bool>, JournalError> {
+    async fn lookup_domain(
+        &self,
+        row: &QueuedRow,
+        token: &SecretString,
+    ) -> Result<Lookup<bool>, JournalError> {
         let request_id = new_request_id();
-        let attempt_id = self.begin_lookup(row, AttemptKind::LookupDomain, &request_id).await?;
+        let attempt_id = self
+            .begin_lookup(row, AttemptKind::LookupDomain, &request_id)
+            .await?;
         let started = Instant::now();
         let found = self.pc.domain_exists(&row.domain, &request_id, token).await;
         self.end_lookup(attempt_id, started, &found).await?;
@@ -552,7 +621,9 @@ impl Dispatcher {
     ) -> Result<Lookup<Option<(String, Option<String>)>>, JournalError> {
         self.pacer.acquire().await;
         let request_id = new_request_id();
-        let attempt_id = self.begin_lookup(row, AttemptKind::LookupCustomer, &request_id).await?;
+        let attempt_id = self
+            .begin_lookup(row, AttemptKind::LookupCustomer, &request_id)
+            .await?;
         let started = Instant::now();
         let found = self
             .pc
@@ -563,7 +634,12 @@ impl Dispatcher {
         Ok(found)
     }
 
-    async fn begin_lookup(&self, row: &QueuedRow, kind: AttemptKind, request_id: &str) -> Result<i64, JournalError> {
+    async fn begin_lookup(
+        &self,
+        row: &QueuedRow,
+        kind: AttemptKind,
+        request_id: &str,
+    ) -> Result<i64, JournalError> {
         let (row_id, run_id) = (row.id, self.run_id);
         let request_id = request_id.to_string();
         let correlation = self.pc.correlation_id().to_string();
@@ -572,7 +648,12 @@ impl Dispatcher {
             .await
     }
 
-    async fn end_lookup<T>(&self, attempt_id: i64, started: Instant, found: &Lookup<T>) -> Result<(), JournalError> {
+    async fn end_lookup<T>(
+        &self,
+        attempt_id: i64,
+        started: Instant,
+        found: &Lookup<T>,
+    ) -> Result<(), JournalError> {
         let (status, outcome) = match found {
             Lookup::Found(_) => (Some(200), "found"),
             Lookup::Throttled(_) => (Some(429), "throttled"),
@@ -587,7 +668,9 @@ impl Dispatcher {
         };
         if matches!(found, Lookup::Throttled(_)) {
             let run_id = self.run_id;
-            self.journal.exec(move |tx| ops::count_throttled(tx, run_id)).await?;
+            self.journal
+                .exec(move |tx| ops::count_throttled(tx, run_id))
+                .await?;
         }
         self.journal
             .exec(move |tx| ops::finish_attempt(tx, attempt_id, &end))
@@ -606,9 +689,13 @@ impl<T> Lookup<T> {
     }
 }
 
-fn flatten(done: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Result<(), JournalError> {
+fn flatten(
+    done: Result<Result<(), JournalError>, tokio::task::JoinError>,
+) -> Result<(), JournalError> {
     match done {
         Ok(result) => result,
-        Err(join) => Err(JournalError::WriterGone(format!("a row task failed: {join}"))),
+        Err(join) => Err(JournalError::WriterGone(format!(
+            "a row task failed: {join}"
+        ))),
     }
 }

@@ -99,7 +99,9 @@ impl<C: Clock + Clone> Pacer<C> {
         };
         match limiters[level].check() {
             Ok(()) => Ok(()),
-            Err(not_until) => Err(not_until.wait_time_from(now).max(Duration::from_micros(100))),
+            Err(not_until) => Err(not_until
+                .wait_time_from(now)
+                .max(Duration::from_micros(100))),
         }
     }
 
@@ -152,11 +154,18 @@ mod tests {
 
     fn pacer(rate: &str) -> (Pacer<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
-        (Pacer::with_clock(rate.parse().unwrap(), clock.clone()), clock)
+        (
+            Pacer::with_clock(rate.parse().unwrap(), clock.clone()),
+            clock,
+        )
     }
 
     /// Admits as many as the pacer allows over `span`, stepping the fake clock.
-    fn admitted(pacer: &Pacer<FakeRelativeClock>, clock: &FakeRelativeClock, span: Duration) -> Vec<Duration> {
+    fn admitted(
+        pacer: &Pacer<FakeRelativeClock>,
+        clock: &FakeRelativeClock,
+        span: Duration,
+    ) -> Vec<Duration> {
         let mut times = Vec::new();
         let mut elapsed = Duration::ZERO;
         while elapsed < span {
@@ -178,11 +187,19 @@ mod tests {
         let most_in_a_minute = times
             .iter()
             .enumerate()
-            .map(|(i, start)| times[i..].iter().take_while(|t| **t < *start + Duration::from_secs(60)).count())
+            .map(|(i, start)| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < *start + Duration::from_secs(60))
+                    .count()
+            })
             .max()
             .unwrap();
         assert!(most_in_a_minute <= 500, "{most_in_a_minute} in one minute");
-        assert!(most_in_a_minute >= 495, "{most_in_a_minute} in one minute: too slow");
+        assert!(
+            most_in_a_minute >= 495,
+            "{most_in_a_minute} in one minute: too slow"
+        );
     }
 
     #[test]
@@ -198,7 +215,11 @@ mod tests {
         assert!((22..=25).contains(&times.len()), "{} in 30 s", times.len());
         clock.advance(Duration::from_secs(61));
         assert!(pacer.try_acquire().is_ok());
-        assert_eq!(pacer.level(), 1.0, "one quiet period later, back to full pace");
+        assert_eq!(
+            pacer.level(),
+            1.0,
+            "one quiet period later, back to full pace"
+        );
     }
 
     #[test]

@@ -85,18 +85,28 @@ impl<'t> ImportSink<'t> {
         }
     }
 
-    fn store(&mut self, raw: &RawRow, draft: &Draft<'_>, issues: &[Issue]) -> Result<(), rusqlite::Error> {
+    fn store(
+        &mut self,
+        raw: &RawRow,
+        draft: &Draft<'_>,
+        issues: &[Issue],
+    ) -> Result<(), rusqlite::Error> {
         let valid = issues.is_empty();
         let domain = draft.text(Field::Domain);
         let usable_domain = !domain.is_empty() && !issues.iter().any(|i| i.field == Some("domain"));
         let (body, hash) = if valid {
-            let body = serde_json::to_string(&CustomerRequest::from_draft(draft)).unwrap_or_default();
+            let body =
+                serde_json::to_string(&CustomerRequest::from_draft(draft)).unwrap_or_default();
             let hash = hex128(body.as_bytes());
             (Some(body), hash)
         } else {
             (None, hex128(raw.cells.as_slice().as_bytes()))
         };
-        let fresh_state = if valid { RowState::Pending } else { RowState::Invalid };
+        let fresh_state = if valid {
+            RowState::Pending
+        } else {
+            RowState::Invalid
+        };
         let optional = |f: Field| Some(draft.text(f)).filter(|s| !s.is_empty());
         let external_id = optional(Field::ExternalId);
         let reseller = optional(Field::AssociatedPartnerId);
@@ -187,7 +197,13 @@ impl<'t> ImportSink<'t> {
             "INSERT INTO row_errors (row_id, col, field, value, message) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for issue in issues {
-            insert.execute(params![row_id, issue.column, issue.field, issue.value, issue.message])?;
+            insert.execute(params![
+                row_id,
+                issue.column,
+                issue.field,
+                issue.value,
+                issue.message
+            ])?;
         }
         let first = &issues[0];
         self.tx

@@ -72,7 +72,10 @@ impl RowState {
 
     /// Nothing more will happen to the row in this job (unless its sheet row changes).
     pub fn is_terminal(self) -> bool {
-        matches!(self, RowState::Created | RowState::Failed | RowState::Invalid)
+        matches!(
+            self,
+            RowState::Created | RowState::Failed | RowState::Invalid
+        )
     }
 }
 
@@ -221,7 +224,14 @@ impl Journal {
             .execute(
                 "INSERT INTO runs (started, command, sheet, sheet_hash, template, options)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![now(), command, sheet, sheet_hash, template, options.to_string()],
+                rusqlite::params![
+                    now(),
+                    command,
+                    sheet,
+                    sheet_hash,
+                    template,
+                    options.to_string()
+                ],
             )
             .map_err(self.sqlite())?;
         Ok(self.conn.last_insert_rowid())

@@ -93,7 +93,14 @@ pub fn begin_attempt(
         "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![row_id, run_id, kind.as_str(), request_id, correlation_id, now])?;
+    .execute(params![
+        row_id,
+        run_id,
+        kind.as_str(),
+        request_id,
+        correlation_id,
+        now
+    ])?;
     let attempt = tx.last_insert_rowid();
     if kind == AttemptKind::Create {
         tx.prepare_cached(
@@ -117,7 +124,11 @@ pub struct AttemptEnd {
     pub outcome: String,
 }
 
-pub fn finish_attempt(tx: &Transaction<'_>, attempt_id: i64, end: &AttemptEnd) -> Result<(), rusqlite::Error> {
+pub fn finish_attempt(
+    tx: &Transaction<'_>,
+    attempt_id: i64,
+    end: &AttemptEnd,
+) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(
         "UPDATE attempts SET finished = ?2, http_status = ?3, error_code = ?4, latency_ms = ?5,
              outcome = ?6 WHERE id = ?1",
@@ -164,12 +175,15 @@ pub enum Settle {
         message: String,
     },
     /// Reconciled: the create never happened; send again with the same request id.
-    Pending {
-        not_before: Option<DateTime<Utc>>,
-    },
+    Pending { not_before: Option<DateTime<Utc>> },
 }
 
-pub fn settle_row(tx: &Transaction<'_>, row_id: i64, run_id: i64, settle: &Settle) -> Result<(), rusqlite::Error> {
+pub fn settle_row(
+    tx: &Transaction<'_>,
+    row_id: i64,
+    run_id: i64,
+    settle: &Settle,
+) -> Result<(), rusqlite::Error> {
     let now = now();
     match settle {
         Settle::Created {
@@ -190,7 +204,13 @@ pub fn settle_row(tx: &Transaction<'_>, row_id: i64, run_id: i64, settle: &Settl
                      not_before = NULL, updated_at = ?5
                  WHERE id = ?1",
             )?
-            .execute(params![row_id, customer_id, commerce_id, credentials.is_none(), now])?;
+            .execute(params![
+                row_id,
+                customer_id,
+                commerce_id,
+                credentials.is_none(),
+                now
+            ])?;
             tx.prepare_cached("UPDATE runs SET created = created + 1 WHERE id = ?1")?
                 .execute([run_id])?;
         }
@@ -215,7 +235,14 @@ pub fn settle_row(tx: &Transaction<'_>, row_id: i64, run_id: i64, settle: &Settl
                      last_error_message = ?4, request_id = ?5, updated_at = ?6
                  WHERE id = ?1",
             )?
-            .execute(params![row_id, timestamp(*not_before), code, message, next_request_id, now])?;
+            .execute(params![
+                row_id,
+                timestamp(*not_before),
+                code,
+                message,
+                next_request_id,
+                now
+            ])?;
         }
         Settle::InDoubt { code, message } => {
             tx.prepare_cached(
@@ -243,7 +270,11 @@ pub fn count_throttled(tx: &Transaction<'_>, run_id: i64) -> Result<(), rusqlite
     Ok(())
 }
 
-pub fn finish_run(tx: &Transaction<'_>, run_id: i64, exit_code: i32) -> Result<(), rusqlite::Error> {
+pub fn finish_run(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    exit_code: i32,
+) -> Result<(), rusqlite::Error> {
     tx.execute(
         "UPDATE runs SET finished = ?2, exit_code = ?3 WHERE id = ?1",
         params![run_id, now(), exit_code],

@@ -60,14 +60,20 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let throttled: i64 =
-        conn.query_row("SELECT COALESCE(SUM(throttled), 0) FROM runs", [], |r| r.get(0))?;
+        conn.query_row("SELECT COALESCE(SUM(throttled), 0) FROM runs", [], |r| {
+            r.get(0)
+        })?;
     let mut by_reseller: BTreeMap<String, ResellerCounts> = BTreeMap::new();
     let mut grouped = conn.prepare(
         "SELECT COALESCE(reseller, 'direct'), state, COUNT(*) FROM rows
          WHERE state IN ('created', 'failed', 'invalid') GROUP BY 1, 2",
     )?;
     for item in grouped.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })? {
         let (reseller, state, n) = item?;
         let counts = by_reseller.entry(reseller).or_default();

@@ -1,0 +1,226 @@
+//! The onboarding commands: `run`, `resume`, `status`, `export`, `keygen`.
+
+use std::io::Write;
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use super::args::{ExportArgs, KeygenArgs, OutputFormat, ResumeArgs, RunArgs, StatusArgs};
+use super::job_args::{Demo, resolve};
+use super::print_error;
+use crate::error::{Error, ExitCode};
+use crate::job::{JobSettings, SheetInput, default_journal, run_job};
+use crate::journal::{Access, Journal};
+
+/// Prints the outcome of a job: the summary JSON is the last line on stdout.
+fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> ExitCode {
+    match outcome {
+        Ok(outcome) => {
+            let s = &outcome.summary;
+            eprintln!(
+                "done: {} created ({} with credentials lost), {} failed, {} invalid, {} throttled, {:.1} s",
+                s.created, s.credentials_lost, s.failed, s.invalid, s.throttled, s.elapsed_s
+            );
+            println!(
+                "{}",
+                serde_json::to_string(&outcome.summary).unwrap_or_default()
+            );
+            outcome.exit
+        }
+        Err(error) => {
+            print_error(&error);
+            let code = error.exit_code();
+            println!(
+                "{}",
+                serde_json::json!({"created": 0, "failed": 0, "invalid": 0, "credentials_lost": 0,
+                                   "throttled": 0, "elapsed_s": 0.0, "exit_code": code as i32,
+                                   "error": error.to_string()})
+            );
+            code
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    finish_job((|| {
+        let template = args.sheet.template()?;
+        let options = args.sheet.source_options()?;
+        if !args.sheet.path.exists() {
+            return Err(crate::source::SourceError::Io {
+                path: args.sheet.path.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }
+            .into());
+        }
+        let demo = if args.job.emulator {
+            Some(Demo::start()?)
+        } else {
+            None
+        };
+        let journal = match (&args.journal, &demo) {
+            (Some(path), _) => path.clone(),
+            (None, Some(demo)) => {
+                let stem = args
+                    .sheet
+                    .path
+                    .file_stem()
+                    .map_or_else(|| "sheet".into(), |s| s.to_string_lossy().into_owned());
+                demo.folder.join(format!("{stem}.journal.sqlite"))
+            }
+            (None, None) => default_journal(&args.sheet.path),
+        };
+        if let Some(demo) = &demo {
+            eprintln!(
+                "rehearsal on the built-in emulator at {}: journal `{}`, key `{}` (in `{}`, git-ignored)",
+                demo.emulator.url(),
+                journal.display(),
+                demo.identity.display(),
+                demo.folder.display()
+            );
+        }
+        let resolved = resolve(&args.job, &Value::Null, demo.as_ref())?;
+        let outcome = run_job(JobSettings {
+            command: "run",
+            sheet: Some(SheetInput {
+                path: args.sheet.path.clone(),
+                options,
+                template,
+            }),
+            journal,
+            retry_failed: args.retry_failed,
+            connection: resolved.connection,
+            recipient: resolved.recipient,
+            rate: resolved.rate,
+            dispatch: resolved.dispatch,
+            request_timeout: resolved.request_timeout,
+            progress: !args.job.no_progress,
+            remembered: resolved.remembered,
+        });
+        drop(demo);
+        outcome
+    })())
+}
+
+pub fn resume(args: ResumeArgs) -> ExitCode {
+    finish_job((|| {
+        let remembered = {
+            let journal = Journal::open(&args.journal, Access::Read)?;
+            journal
+                .last_run()?
+                .map(|(options, _)| options)
+                .unwrap_or(Value::Null)
+        };
+        let was_demo = remembered
+            .get("emulator")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let demo = if args.job.emulator || was_demo {
+            Some(Demo::start()?)
+        } else {
+            None
+        };
+        let resolved = resolve(&args.job, &remembered, demo.as_ref())?;
+        let outcome = run_job(JobSettings {
+            command: "resume",
+            sheet: None,
+            journal: args.journal.clone(),
+            retry_failed: false,
+            connection: resolved.connection,
+            recipient: resolved.recipient,
+            rate: resolved.rate,
+            dispatch: resolved.dispatch,
+            request_timeout: resolved.request_timeout,
+            progress: !args.job.no_progress,
+            remembered: resolved.remembered,
+        });
+        drop(demo);
+        outcome
+    })())
+}
+
+fn open_for_reading(path: &Path) -> Result<Journal, Error> {
+    Ok(Journal::open(path, Access::Read)?)
+}
+
+pub fn status(args: StatusArgs) -> ExitCode {
+    let result = (|| {
+        let journal = open_for_reading(&args.journal)?;
+        let report = crate::report::status::load(&journal.conn).map_err(journal.sqlite())?;
+        let mut stdout = std::io::stdout().lock();
+        let written = match args.format {
+            OutputFormat::Json => crate::report::status::write_json(&mut stdout, &report),
+            OutputFormat::Text => crate::report::status::write_text(
+                &mut stdout,
+                &journal.conn,
+                &report,
+                &args.journal.display().to_string(),
+            ),
+        };
+        written.map_err(|source| Error::Write {
+            path: "<stdout>".into(),
+            source,
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::Success,
+        Err(error) => {
+            if args.format == OutputFormat::Json {
+                println!("{}", serde_json::json!({"error": error.to_string()}));
+            }
+            print_error(&error);
+            error.exit_code()
+        }
+    }
+}
+
+pub fn export(args: ExportArgs) -> ExitCode {
+    let result = (|| {
+        let journal = open_for_reading(&args.journal)?;
+        if args.credentials {
+            let identity = args
+                .identity
+                .as_deref()
+                .ok_or_else(|| Error::usage("`--credentials` needs `--identity KEY`", None))?;
+            let n = crate::report::export::write_credentials(&journal.conn, identity, &args.out)?;
+            eprintln!(
+                "wrote the credentials of {n} customer(s) to {} (readable by you only)",
+                args.out.display()
+            );
+        } else {
+            let n = crate::report::export::write_results(&journal.conn, &args.out)?;
+            eprintln!("wrote {n} row(s) to {}", args.out.display());
+        }
+        Ok::<(), Error>(())
+    })();
+    match result {
+        Ok(()) => ExitCode::Success,
+        Err(error) => {
+            print_error(&error);
+            error.exit_code()
+        }
+    }
+}
+
+pub fn keygen(args: KeygenArgs) -> ExitCode {
+    let (contents, recipient) = crate::credentials::generate_identity();
+    match crate::credentials::write_private_file(&args.out, contents.expose_secret().as_bytes()) {
+        Ok(()) => {
+            eprintln!(
+                "wrote the identity to {} (keep it safe: it opens the admin passwords)",
+                args.out.display()
+            );
+            let _ = writeln!(std::io::stdout(), "{recipient}");
+            eprintln!("set CSP_ONBOARD_RECIPIENT={recipient} where the runs happen");
+            ExitCode::Success
+        }
+        Err(error) => {
+            let error = Error::usage(
+                error.to_string(),
+                Some("choose another file name with `--out`".into()),
+            );
+            print_error(&error);
+            error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! `run` and `resume`: their flags, and the settings they resolve to.
+//!
+//! Precedence: flags, then (for `resume`) the last run's remembered settings, then the environment
+//! (names in CONTRACTS.md), then `--config F`, `./csp-onboard.toml`, and
+//! `$XDG_CONFIG_HOME/csp-onboard/config.toml`. Secrets (client secret, refresh token) come only from
+//! the environment or a config file — never from argv, where any user of the machine can read them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::dispatch::DispatchSettings;
+use crate::error::Error;
+use crate::job::Connection;
+use crate::partner_center::url_is_allowed;
+use crate::rate::RateSetting;
+
+pub const GLOBAL_API: &str = "https://api.partnercenter.microsoft.com";
+pub const GLOBAL_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// Flags shared by `run` and `resume`.
+#[derive(Debug, Args, Default)]
+pub struct JobArgs {
+    /// Requests per period, never exceeded: `500/min` (default), `50/6s`; `off` for benchmarks.
+    #[arg(long, value_name = "N/PERIOD")]
+    pub rate_limit: Option<RateSetting>,
+
+    /// Requests in flight at once (default 100: enough for 500/min at 12 s per create).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Attempts per row before it fails (default 10).
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+
+    /// Seconds before a request is abandoned (its outcome is then unknown; default 120).
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<f64>,
+
+    /// Seconds to keep looking for a customer whose create had an unknown outcome (default 120).
+    #[arg(long, value_name = "SECONDS")]
+    pub reconcile_patience: Option<f64>,
+
+    /// Seconds between those lookups (default 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub reconcile_interval: Option<f64>,
+
+    /// Retry backoff: the first wait and the longest, seconds (defaults 1 and 60; 0 for none).
+    #[arg(long, value_name = "SECONDS")]
+    pub backoff_base: Option<f64>,
+    #[arg(long, value_name = "SECONDS")]
+    pub backoff_cap: Option<f64>,
+
+    /// Settings file (TOML); see the README.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Rehearse against the built-in Partner Center emulator (a throwaway key and journal in
+    /// `./csp-onboard-demo/`).
+    #[arg(long)]
+    pub emulator: bool,
+}
+
+/// `csp-onboard.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub api_url: Option<String>,
+    pub authority_url: Option<String>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+    pub recipient: Option<String>,
+    pub token_cache: Option<PathBuf>,
+    pub rate_limit: Option<String>,
+    pub concurrency: Option<usize>,
+    pub max_attempts: Option<u32>,
+    pub request_timeout_s: Option<f64>,
+    pub reconcile_patience_s: Option<f64>,
+}
+
+impl ConfigFile {
+    /// The first config file that exists, in precedence order, read and parsed.
+    pub fn discover(explicit: Option<&Path>) -> Result<ConfigFile, Error> {
+        let candidates: Vec<PathBuf> = match explicit {
+            Some(path) => vec![path.to_path_buf()],
+            None => [
+                Some(PathBuf::from("csp-onboard.toml")),
+                dirs::config_dir().map(|d| d.join("csp-onboard").join("config.toml")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
+        for path in candidates {
+            if !path.exists() {
+                if explicit.is_some() {
+                    return Err(Error::usage(
+                        format!("config file `{}` does not exist", path.display()),
+                        None,
+                    ));
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::usage(
+                    format!("cannot read config file `{}`: {e}", path.display()),
+                    None,
+                )
+            })?;
+            return toml::from_str(&text).map_err(|e| {
+                Error::usage(
+                    format!("config file `{}`: {}", path.display(), e.message()),
+                    Some("see the README for the settings".into()),
+                )
+            });
+        }
+        Ok(ConfigFile::default())
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn remembered_str(remembered: &Value, key: &str) -> Option<String> {
+    remembered
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn remembered_f64(remembered: &Value, key: &str) -> Option<f64> {
+    remembered.get(key).and_then(Value::as_f64)
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, Error> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(Error::usage(
+            format!("`--{name}` must be zero or more seconds"),
+            None,
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Everything a job needs but the sheet and the journal.
+pub struct Resolved {
+    pub connection: Connection,
+    pub recipient: String,
+    pub rate: RateSetting,
+    pub dispatch: DispatchSettings,
+    pub request_timeout: Duration,
+    pub remembered: Value,
+}
+
+/// Resolves the settings of a job. `remembered` holds the last run's settings (for `resume`).
+pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Result<Resolved, Error> {
+    let file = ConfigFile::discover(args.config.as_deref())?;
+    let pick = |flag: Option<String>, key: &str, env_name: &str, from_file: &Option<String>| {
+        flag.or_else(|| remembered_str(remembered, key))
+            .or_else(|| env(env_name))
+            .or_else(|| from_file.clone())
+    };
+    let connection = match demo {
+        Some(demo) => demo.connection.clone(),
+        None => {
+            let api_url = pick(None, "api_url", "CSP_ONBOARD_API_URL", &file.api_url)
+                .unwrap_or_else(|| GLOBAL_API.into());
+            let authority_url = pick(
+                None,
+                "authority_url",
+                "CSP_ONBOARD_AUTHORITY_URL",
+                &file.authority_url,
+            )
+            .unwrap_or_else(|| GLOBAL_AUTHORITY.into());
+            for (name, url) in [
+                ("CSP_ONBOARD_API_URL", &api_url),
+                ("CSP_ONBOARD_AUTHORITY_URL", &authority_url),
+            ] {
+                if !url_is_allowed(url) {
+                    return Err(Error::usage(
+                        format!("`{url}` ({name}) is not an https:// URL"),
+                        Some(
+                            "only https:// is accepted, except loopback addresses (the emulator)"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
+            let required = |value: Option<String>, what: &str, env_name: &str, key: &str| {
+                value.ok_or_else(|| {
+                    Error::usage(
+                        format!("no {what}: set `{env_name}` or `{key}` in csp-onboard.toml"),
+                        Some("or rehearse with `--emulator`".into()),
+                    )
+                })
+            };
+            let tenant_id = required(
+                pick(None, "tenant_id", "CSP_ONBOARD_TENANT_ID", &file.tenant_id),
+                "partner tenant id",
+                "CSP_ONBOARD_TENANT_ID",
+                "tenant_id",
+            )?;
+            let client_id = required(
+                pick(None, "client_id", "CSP_ONBOARD_CLIENT_ID", &file.client_id),
+                "client (application) id",
+                "CSP_ONBOARD_CLIENT_ID",
+                "client_id",
+            )?;
+            Connection {
+                api_url,
+                authority_url,
+                tenant_id,
+                client_id,
+                client_secret: env("CSP_ONBOARD_CLIENT_SECRET")
+                    .or(file.client_secret.clone())
+                    .map(SecretString::from),
+                refresh_token: env("CSP_ONBOARD_REFRESH_TOKEN")
+                    .or(file.refresh_token.clone())
+                    .map(SecretString::from),
+                token_cache: env("CSP_ONBOARD_TOKEN_CACHE")
+                    .map(PathBuf::from)
+                    .or(file.token_cache.clone())
+                    .unwrap_or_else(crate::auth::default_cache_path),
+            }
+        }
+    };
+    let recipient = match demo {
+        Some(demo) => demo.recipient.clone(),
+        None => pick(None, "recipient", "CSP_ONBOARD_RECIPIENT", &file.recipient).ok_or_else(|| {
+            Error::usage(
+                "no recipient to seal the customers' admin passwords to: set `CSP_ONBOARD_RECIPIENT` (an `age1...` public key)",
+                Some("create a key pair with `csp-onboard keygen --out key.txt`; keep key.txt safe, it opens the passwords".into()),
+            )
+        })?,
+    };
+
+    let rate = match &args.rate_limit {
+        Some(rate) => *rate,
+        None => match remembered_str(remembered, "rate_limit").or(file.rate_limit.clone()) {
+            Some(text) => text.parse().map_err(|e: String| Error::usage(e, None))?,
+            None => RateSetting::default(),
+        },
+    };
+    let defaults = DispatchSettings::default();
+    let number = |flag: Option<f64>, key: &str, from_file: Option<f64>| {
+        flag.or_else(|| remembered_f64(remembered, key))
+            .or(from_file)
+    };
+    let concurrency = number(
+        args.concurrency.map(|c| c as f64),
+        "concurrency",
+        file.concurrency.map(|c| c as f64),
+    )
+    .map_or(defaults.concurrency, |c| c as usize);
+    if concurrency == 0 {
+        return Err(Error::usage("`--concurrency` must be at least 1", None));
+    }
+    let max_attempts = number(
+        args.max_attempts.map(f64::from),
+        "max_attempts",
+        file.max_attempts.map(f64::from),
+    )
+    .map_or(defaults.max_attempts, |n| n as u32)
+    .max(1);
+    let secs = |flag, key: &str, from_file, default: Duration| -> Result<Duration, Error> {
+        number(flag, key, from_file).map_or(Ok(default), |v| seconds(key, v))
+    };
+    let request_timeout = secs(
+        args.request_timeout,
+        "request_timeout",
+        file.request_timeout_s,
+        Duration::from_secs(120),
+    )?;
+    let dispatch = DispatchSettings {
+        concurrency,
+        max_attempts,
+        backoff_base: secs(
+            args.backoff_base,
+            "backoff_base",
+            None,
+            defaults.backoff_base,
+        )?,
+        backoff_cap: secs(args.backoff_cap, "backoff_cap", None, defaults.backoff_cap)?,
+        reconcile_patience: secs(
+            args.reconcile_patience,
+            "reconcile_patience",
+            file.reconcile_patience_s,
+            defaults.reconcile_patience,
+        )?,
+        reconcile_interval: secs(
+            args.reconcile_interval,
+            "reconcile_interval",
+            None,
+            defaults.reconcile_interval,
+        )?,
+        permission_stop_after: defaults.permission_stop_after,
+    };
+    if request_timeout.is_zero() {
+        return Err(Error::usage(
+            "`--request-timeout` must be more than 0 seconds",
+            None,
+        ));
+    }
+    let remembered = json!({
+        "api_url": connection.api_url,
+        "authority_url": connection.authority_url,
+        "tenant_id": connection.tenant_id,
+        "client_id": connection.client_id,
+        "recipient": recipient,
+        "rate_limit": rate.to_string(),
+        "concurrency": dispatch.concurrency,
+        "max_attempts": dispatch.max_attempts,
+        "request_timeout": request_timeout.as_secs_f64(),
+        "reconcile_patience": dispatch.reconcile_patience.as_secs_f64(),
+        "reconcile_interval": dispatch.reconcile_interval.as_secs_f64(),
+        "backoff_base": dispatch.backoff_base.as_secs_f64(),
+        "backoff_cap": dispatch.backoff_cap.as_secs_f64(),
+        "emulator": demo.is_some(),
+    });
+    Ok(Resolved {
+        connection,
+        recipient,
+        rate,
+        dispatch,
+        request_timeout,
+        remembered,
+    })
+}
+
+/// A rehearsal on the built-in emulator: the emulator itself, a throwaway key, a demo folder.
+pub struct Demo {
+    pub emulator: crate::emulator::Emulator,
+    pub connection: Connection,
+    pub recipient: String,
+    pub folder: PathBuf,
+    pub identity: PathBuf,
+}
+
+pub const DEMO_FOLDER: &str = "csp-onboard-demo";
+
+impl Demo {
+    pub fn start() -> Result<Demo, Error> {
+        let folder = PathBuf::from(DEMO_FOLDER);
+        let write_error = |source| Error::Write {
+            path: folder.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&folder).map_err(write_error)?;
+        let identity = folder.join("identity.txt");
+        if !identity.exists() {
+            let (contents, _) = crate::credentials::generate_identity();
+            crate::credentials::write_private_file(
+                &identity,
+                secrecy::ExposeSecret::expose_secret(&contents).as_bytes(),
+            )
+            .map_err(|e| Error::usage(e.to_string(), None))?;
+        }
+        let recipient = crate::credentials::recipient_of(&identity)
+            .map_err(|e| Error::usage(e.to_string(), None))?;
+        let emulator = crate::emulator::Emulator::start(crate::emulator::EmulatorConfig::default())
+            .map_err(|e| Error::usage(e.to_string(), None))?;
+        let connection = Connection {
+            api_url: emulator.url().to_string(),
+            authority_url: emulator.url().to_string(),
+            tenant_id: emulator.tenant().to_string(),
+            client_id: "csp-onboard-demo".into(),
+            client_secret: None,
+            refresh_token: Some(SecretString::from(emulator.refresh_token())),
+            token_cache: folder.join("tokens.json"),
+        };
+        Ok(Demo {
+            emulator,
+            connection,
+            recipient,
+            folder,
+            identity,
+        })
+    }
+}
