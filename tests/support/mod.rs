@@ -465,3 +465,142 @@ pub fn create_body(prefix: &str) -> Value {
         "associatedPartnerId": ADATUM
     })
 }
+
+/// A job against an in-process emulator: a workspace, a key pair, and the real binary pointed at
+/// the emulator through the environment variables of CONTRACTS.md.
+pub struct Job {
+    pub ws: Workspace,
+    pub emulator: csp_onboard::emulator::Emulator,
+    pub identity: PathBuf,
+    pub recipient: String,
+    pub journal: PathBuf,
+}
+
+/// What one `run` / `resume` did.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The summary JSON: the last line on stdout.
+    pub fn summary(&self) -> Value {
+        let last = self.stdout.trim().lines().last().unwrap_or("");
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+impl Job {
+    pub fn new(config: csp_onboard::emulator::EmulatorConfig) -> Job {
+        let ws = Workspace::new();
+        let emulator = csp_onboard::emulator::Emulator::start(config).unwrap();
+        let (contents, recipient) = csp_onboard::credentials::generate_identity();
+        let identity = ws.path("identity.txt");
+        csp_onboard::credentials::write_private_file(&identity, secrecy::ExposeSecret::expose_secret(&contents).as_bytes()).unwrap();
+        std::fs::create_dir_all(ws.path("xdg")).unwrap();
+        let journal = ws.path("job.journal.sqlite");
+        Job { ws, emulator, identity, recipient, journal }
+    }
+
+    /// The binary, configured for this job's emulator, in the workspace.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_csp-onboard"));
+        cmd.args(args)
+            .current_dir(self.ws.root())
+            .env("CSP_ONBOARD_API_URL", self.emulator.url())
+            .env("CSP_ONBOARD_AUTHORITY_URL", self.emulator.url())
+            .env("CSP_ONBOARD_TENANT_ID", self.emulator.tenant())
+            .env("CSP_ONBOARD_CLIENT_ID", "csp-onboard-tests")
+            .env("CSP_ONBOARD_REFRESH_TOKEN", self.emulator.refresh_token())
+            .env("CSP_ONBOARD_RECIPIENT", &self.recipient)
+            .env("CSP_ONBOARD_TOKEN_CACHE", self.ws.path("tokens.json"))
+            .env("XDG_CONFIG_HOME", self.ws.path("xdg"))
+            .env("CSP_ONBOARD_LOG", "debug")
+            .env_remove("CSP_ONBOARD_CLIENT_SECRET")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn sheet(&self, customers: &[Customer]) -> PathBuf {
+        self.ws.write("customers.csv", csv_text(customers))
+    }
+
+    fn finish(mut cmd: std::process::Command) -> Ran {
+        let out = cmd.output().unwrap();
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `run SHEET --journal J` with fast retries, plus `extra`.
+    pub fn run(&self, sheet: &Path, extra: &[&str]) -> Ran {
+        let mut cmd = self.command(&["run"]);
+        cmd.arg(sheet).arg("--journal").arg(&self.journal).args(FAST).args(extra);
+        Self::finish(cmd)
+    }
+
+    pub fn resume(&self, extra: &[&str]) -> Ran {
+        let mut cmd = self.command(&["resume"]);
+        cmd.arg("--journal").arg(&self.journal).args(extra);
+        Self::finish(cmd)
+    }
+
+    pub fn status(&self) -> Value {
+        let mut cmd = self.command(&["status", "--format", "json"]);
+        cmd.arg("--journal").arg(&self.journal);
+        let ran = Self::finish(cmd);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        serde_json::from_str(&ran.stdout).unwrap()
+    }
+
+    /// The results export, one map per line.
+    pub fn results(&self) -> Vec<std::collections::HashMap<String, String>> {
+        let out = self.ws.path(&format!("results-{}.csv", uuid::Uuid::new_v4()));
+        let mut cmd = self.command(&["export", "--out"]);
+        cmd.arg(&out).arg("--journal").arg(&self.journal);
+        let ran = Self::finish(cmd);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        read_csv(&out)
+    }
+
+    /// The credentials export (with the job's identity), one map per line.
+    pub fn credentials(&self) -> Vec<std::collections::HashMap<String, String>> {
+        let out = self.ws.path(&format!("credentials-{}.csv", uuid::Uuid::new_v4()));
+        let mut cmd = self.command(&["export", "--credentials", "--identity"]);
+        cmd.arg(&self.identity).arg("--out").arg(&out).arg("--journal").arg(&self.journal);
+        let ran = Self::finish(cmd);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        read_csv(&out)
+    }
+
+    /// Successful creates the emulator logged, answered or dropped.
+    pub fn creates(&self) -> usize {
+        self.emulator.created()
+    }
+
+    /// POSTs to /v1/customers the emulator saw, whatever their outcome.
+    pub fn create_requests(&self) -> usize {
+        self.emulator.log().iter().filter(|e| e.method == "POST" && e.path == "/v1/customers").count()
+    }
+}
+
+/// Retries without waiting, lookups every 50 ms: failure tests run in milliseconds.
+pub const FAST: [&str; 6] = ["--backoff-base", "0", "--reconcile-interval", "0.05", "--no-progress", "--rate-limit=off"];
+
+pub fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| headers.iter().map(str::to_owned).zip(r.unwrap().iter().map(str::to_owned)).collect())
+        .collect()
+}
+
+/// `n` valid customers with distinct domains `{prefix}{i}`.
+pub fn customers(prefix: &str, n: usize) -> Vec<Customer> {
+    (0..n).map(|i| Customer::valid(&format!("{prefix}{i}"))).collect()
+}
