@@ -12,7 +12,8 @@ use crate::source::{self, SheetChoice, SourceOptions};
 #[command(
     name = "csp-onboard",
     version,
-    about = "Onboard customers into Microsoft Partner Center in bulk, from a CSV or Excel sheet"
+    about = "Onboard customers into Microsoft Partner Center in bulk, from a CSV or Excel sheet",
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]

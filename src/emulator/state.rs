@@ -89,6 +89,8 @@ pub struct Shared {
     pub cultures: HashMap<String, Vec<String>>,
     registration_patterns: HashMap<String, Regex>,
     registration_default: Regex,
+    /// The refresh token printed at start-up (the one tests and users begin with).
+    initial_refresh_token: String,
     inner: Mutex<Inner>,
 }
 
@@ -147,7 +149,7 @@ impl Shared {
             .clone()
             .unwrap_or_else(|| random_token(&mut inner.rng, 48));
         inner.refresh_tokens.insert(
-            first,
+            first.clone(),
             RefreshInfo {
                 tenant: config.partner_tenant.clone(),
                 client_id: config.tokens.client_id.clone().unwrap_or_default(),
@@ -161,6 +163,7 @@ impl Shared {
             cultures,
             registration_patterns,
             registration_default,
+            initial_refresh_token: first,
             inner: Mutex::new(inner),
         }
     }
@@ -177,12 +180,7 @@ impl Shared {
 
     /// The refresh token printed at start-up.
     pub fn initial_refresh_token(&self) -> String {
-        self.lock()
-            .refresh_tokens
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default()
+        self.initial_refresh_token.clone()
     }
 
     pub fn registration_pattern(&self, country: &str) -> &Regex {
