@@ -15,10 +15,9 @@ use crate::auth::{AuthSettings, TokenProvider};
 use crate::credentials::Sealer;
 use crate::dispatch::{DispatchSettings, Dispatcher, Ending, Pacer, StopSignal};
 use crate::error::{Error, ExitCode};
-use crate::intake;
-use crate::journal::import::{ImportSink, ImportSummary, file_hash};
+use crate::journal::import::{ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
-use crate::journal::{Access, Journal, JournalError, ops, queries};
+use crate::journal::{Access, Journal, ops, queries};
 use crate::mapping::Template;
 use crate::partner_center::PartnerCenter;
 use crate::rate::RateSetting;
@@ -192,20 +191,13 @@ fn import_sheet(
     run_id: i64,
     retry_failed: bool,
 ) -> Result<ImportSummary, Error> {
-    let path = journal.path().to_path_buf();
-    let sqlite = |source| {
-        Error::Journal(JournalError::Sqlite {
-            path: path.clone(),
-            source,
-        })
-    };
-    let tx = journal.conn.transaction().map_err(sqlite)?;
-    let summary = {
-        let mut sink = ImportSink::begin(&tx, &path, run_id, retry_failed)?;
-        intake::read_sheet(&sheet.path, &sheet.options, &sheet.template, &mut sink)?;
-        sink.summary
-    };
-    tx.commit().map_err(sqlite)?;
+    let summary = journal.import(
+        &sheet.path,
+        &sheet.options,
+        &sheet.template,
+        run_id,
+        retry_failed,
+    )?;
     for warning in &summary.warnings {
         eprintln!("warning: {}", crate::report::validation::describe(warning));
     }

@@ -25,10 +25,22 @@ fn a_mixed_sheet_creates_every_valid_row_once_and_never_sends_an_invalid_one() {
 
     assert_eq!(ran.code, 1, "some rows invalid → exit 1\n{}", ran.stderr);
     let summary = ran.summary();
-    assert_eq!((summary["created"].as_i64(), summary["invalid"].as_i64(), summary["failed"].as_i64()), (Some(3), Some(4), Some(0)));
+    assert_eq!(
+        (
+            summary["created"].as_i64(),
+            summary["invalid"].as_i64(),
+            summary["failed"].as_i64()
+        ),
+        (Some(3), Some(4), Some(0))
+    );
     assert_eq!(summary["exit_code"], 1);
     for domain in ["mixedgood1", "mixedgood3", "mixedgood7"] {
-        assert_eq!(job.emulator.creation_count(&format!("{domain}.onmicrosoft.com")), 1, "{domain}");
+        assert_eq!(
+            job.emulator
+                .creation_count(&format!("{domain}.onmicrosoft.com")),
+            1,
+            "{domain}"
+        );
     }
     assert_eq!(job.create_requests(), 3, "invalid rows are never sent");
 
@@ -40,25 +52,56 @@ fn a_mixed_sheet_creates_every_valid_row_once_and_never_sends_an_invalid_one() {
     assert_eq!(
         by_row,
         [
-            ("2".into(), "mixedgood1.onmicrosoft.com".into(), "created".into()),
+            (
+                "2".into(),
+                "mixedgood1.onmicrosoft.com".into(),
+                "created".into()
+            ),
             ("3".into(), "".into(), "invalid".into()),
-            ("4".into(), "mixedgood3.onmicrosoft.com".into(), "created".into()),
-            ("5".into(), "mixedzip4.onmicrosoft.com".into(), "invalid".into()),
+            (
+                "4".into(),
+                "mixedgood3.onmicrosoft.com".into(),
+                "created".into()
+            ),
+            (
+                "5".into(),
+                "mixedzip4.onmicrosoft.com".into(),
+                "invalid".into()
+            ),
             ("6".into(), "".into(), "invalid".into()),
-            ("7".into(), "mixedgood6.onmicrosoft.com".into(), "invalid".into()),
-            ("8".into(), "mixedgood7.onmicrosoft.com".into(), "created".into()),
+            (
+                "7".into(),
+                "mixedgood6.onmicrosoft.com".into(),
+                "invalid".into()
+            ),
+            (
+                "8".into(),
+                "mixedgood7.onmicrosoft.com".into(),
+                "created".into()
+            ),
         ]
     );
     let first = &results[0];
     assert_eq!(first["external_id"], "EXT-1");
     assert_eq!(first["associated_partner_id"], ADATUM);
     let issued = job.emulator.customers();
-    let made = issued.iter().find(|c| c.domain == "mixedgood1.onmicrosoft.com").unwrap();
+    let made = issued
+        .iter()
+        .find(|c| c.domain == "mixedgood1.onmicrosoft.com")
+        .unwrap();
     assert_eq!(first["customer_id"], made.id);
     assert_eq!(first["commerce_id"], made.commerce_id);
     assert_eq!(first["attempts"], "1");
-    assert!(results[3]["error_message"].contains("did Excel drop a leading zero"), "{:?}", results[3]);
-    assert!(results[4]["error_message"].contains("already used by row 2"), "{:?}", results[4]);
+    assert!(
+        results[3]["error_message"].contains("did Excel drop a leading zero"),
+        "{:?}",
+        results[3]
+    );
+    assert!(
+        results[4]["error_message"].contains("already used by row 2"),
+        "{:?}",
+        results[4]
+    );
 
     let status = job.status();
     assert_eq!(status["rows"]["created"], 3);
@@ -78,7 +121,12 @@ fn credentials_are_sealed_and_only_the_identity_opens_them() {
     let exported = job.credentials();
     assert_eq!(exported.len(), 4);
     for line in &exported {
-        let issued = job.emulator.customers().into_iter().find(|c| c.domain == line["domain"]).unwrap();
+        let issued = job
+            .emulator
+            .customers()
+            .into_iter()
+            .find(|c| c.domain == line["domain"])
+            .unwrap();
         assert_eq!(line["password"], issued.password, "{}", line["domain"]);
         assert_eq!(line["user_name"], "admin");
         assert_eq!(line["customer_id"], issued.id);
@@ -86,10 +134,29 @@ fn credentials_are_sealed_and_only_the_identity_opens_them() {
     let credentials_file = std::fs::read_dir(job.ws.root())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("credentials-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("credentials-")
+        })
         .unwrap();
-    assert_eq!(std::fs::metadata(&credentials_file).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::metadata(&job.journal).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&credentials_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&job.journal)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 
     // No password, refresh token or access token in the journal's bytes or in any log line.
     let mut journal_bytes = std::fs::read(&job.journal).unwrap();
@@ -99,18 +166,34 @@ fn credentials_are_sealed_and_only_the_identity_opens_them() {
     let journal_text = String::from_utf8_lossy(&journal_bytes);
     let logs = format!("{}{}", ran.stdout, ran.stderr);
     for customer in job.emulator.customers() {
-        assert!(!journal_text.contains(&customer.password), "a password in the journal");
+        assert!(
+            !journal_text.contains(&customer.password),
+            "a password in the journal"
+        );
         assert!(!logs.contains(&customer.password), "a password in the logs");
     }
-    assert!(!logs.contains(&job.emulator.refresh_token()), "the refresh token in the logs");
-    assert!(!journal_text.contains(&job.emulator.refresh_token()), "a refresh token in the journal");
+    assert!(
+        !logs.contains(&job.emulator.refresh_token()),
+        "the refresh token in the logs"
+    );
+    assert!(
+        !journal_text.contains(&job.emulator.refresh_token()),
+        "a refresh token in the journal"
+    );
     assert!(!logs.contains("eyJ"), "an access token in the logs");
-    assert!(!journal_text.contains("eyJ"), "an access token in the journal");
+    assert!(
+        !journal_text.contains("eyJ"),
+        "an access token in the journal"
+    );
 
     // Another identity cannot open them, and nothing is written.
     let (other, _) = csp_onboard::credentials::generate_identity();
     let other_path = job.ws.path("other.txt");
-    csp_onboard::credentials::write_private_file(&other_path, secrecy::ExposeSecret::expose_secret(&other).as_bytes()).unwrap();
+    csp_onboard::credentials::write_private_file(
+        &other_path,
+        secrecy::ExposeSecret::expose_secret(&other).as_bytes(),
+    )
+    .unwrap();
     let out = job.ws.path("stolen.csv");
     let refused = job
         .command(&["export", "--credentials", "--identity"])
@@ -143,7 +226,11 @@ fn running_the_same_sheet_again_sends_nothing_and_a_grown_sheet_sends_only_the_n
     let sheet = job.sheet(&grown);
     let ran = job.run(&sheet, &[]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert_eq!(job.create_requests(), 8, "only the three new rows were sent");
+    assert_eq!(
+        job.create_requests(),
+        8,
+        "only the three new rows were sent"
+    );
     assert_eq!(job.status()["rows"]["created"], 8);
     assert_eq!(job.status()["runs"].as_array().unwrap().len(), 3);
 }
@@ -157,7 +244,10 @@ fn a_row_changed_after_creation_is_flagged_never_created_again() {
     let sheet = job.sheet(&[Customer::valid("changed1").with("city", "Seattle")]);
     let ran = job.run(&sheet, &[]);
 
-    assert_eq!(ran.code, 0, "changed-after-creation is reported, not a failure");
+    assert_eq!(
+        ran.code, 0,
+        "changed-after-creation is reported, not a failure"
+    );
     assert_eq!(job.create_requests(), 1);
     assert_eq!(job.results()[0]["changed_after_creation"], "true");
     assert_eq!(job.status()["changed_after_creation"], 1);
@@ -179,29 +269,53 @@ fn a_failed_row_is_retried_only_when_it_changed_or_when_asked() {
     assert!(results[0]["error_message"].contains("hostname"));
 
     job.run(&sheet, &[]);
-    assert_eq!(job.create_requests(), 2, "unchanged failed rows stay failed");
+    assert_eq!(
+        job.create_requests(),
+        2,
+        "unchanged failed rows stay failed"
+    );
 
     job.run(&sheet, &["--retry-failed"]);
     assert_eq!(job.create_requests(), 3, "--retry-failed sends it again");
 
-    let sheet = job.sheet(&[Customer::valid("takenaway1").with("company_name", "Renamed"), Customer::valid("fine2")]);
+    let sheet = job.sheet(&[
+        Customer::valid("takenaway1").with("company_name", "Renamed"),
+        Customer::valid("fine2"),
+    ]);
     job.run(&sheet, &[]);
-    assert_eq!(job.create_requests(), 4, "a changed failed row is sent again");
+    assert_eq!(
+        job.create_requests(),
+        4,
+        "a changed failed row is sent again"
+    );
 }
 
 #[test]
 fn a_second_process_on_the_same_journal_is_told_who_holds_it() {
     let job = Job::new(EmulatorConfig::default());
     let sheet = job.sheet(&customers("locked", 2));
-    let holder = csp_onboard::journal::Journal::open(&job.journal, csp_onboard::journal::Access::CreateAndWork).unwrap();
+    let holder = csp_onboard::journal::Journal::open(
+        &job.journal,
+        csp_onboard::journal::Access::CreateAndWork,
+    )
+    .unwrap();
 
     let ran = job.run(&sheet, &[]);
 
     assert_eq!(ran.code, 2);
-    assert!(ran.stderr.contains(&format!("is in use by process {}", std::process::id())), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(&format!("is in use by process {}", std::process::id())),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(job.create_requests(), 0);
     drop(holder);
-    assert_eq!(job.run(&sheet, &[]).code, 0, "the lock dies with its holder");
+    assert_eq!(
+        job.run(&sheet, &[]).code,
+        0,
+        "the lock dies with its holder"
+    );
 }
 
 #[test]
@@ -215,7 +329,10 @@ fn status_export_and_resume_refuse_a_journal_that_does_not_exist() {
     ] {
         let out = job.command(&args).arg(&missing).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+            "{args:?}"
+        );
         assert!(!missing.exists(), "{args:?} created the journal");
     }
 }
@@ -246,7 +363,10 @@ fn only_https_is_accepted_except_loopback() {
         .command(&["run", "--journal"])
         .arg(&job.journal)
         .arg(&sheet)
-        .env("CSP_ONBOARD_API_URL", "http://api.partnercenter.microsoft.com")
+        .env(
+            "CSP_ONBOARD_API_URL",
+            "http://api.partnercenter.microsoft.com",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -257,7 +377,12 @@ fn only_https_is_accepted_except_loopback() {
 fn keygen_writes_an_identity_age_keygen_would_and_prints_its_recipient() {
     let ws = Workspace::new();
     let key = ws.path("key.txt");
-    let out = csp_onboard().arg("keygen").arg("--out").arg(&key).output().unwrap();
+    let out = csp_onboard()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let recipient = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(recipient.starts_with("age1"));
@@ -265,10 +390,25 @@ fn keygen_writes_an_identity_age_keygen_would_and_prints_its_recipient() {
     assert!(text.starts_with("# created: "));
     assert!(text.contains(&format!("# public key: {recipient}\n")));
     assert!(text.lines().any(|l| l.starts_with("AGE-SECRET-KEY-1")));
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(csp_onboard::credentials::recipient_of(&key).unwrap(), recipient);
-    let again = csp_onboard().arg("keygen").arg("--out").arg(&key).output().unwrap();
-    assert_eq!(again.status.code(), Some(2), "an existing key is never overwritten");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        csp_onboard::credentials::recipient_of(&key).unwrap(),
+        recipient
+    );
+    let again = csp_onboard()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing key is never overwritten"
+    );
 }
 
 #[test]
@@ -277,7 +417,13 @@ fn results_export_as_xlsx_too() {
     let sheet = job.sheet(&customers("xlsxout", 2));
     job.run(&sheet, &[]);
     let out = job.ws.path("results.xlsx");
-    let ran = job.command(&["export", "--out"]).arg(&out).arg("--journal").arg(&job.journal).output().unwrap();
+    let ran = job
+        .command(&["export", "--out"])
+        .arg(&out)
+        .arg("--journal")
+        .arg(&job.journal)
+        .output()
+        .unwrap();
     assert_eq!(ran.status.code(), Some(0));
     let read = read_sheet(&out, &csp_onboard::source::SourceOptions::default()).unwrap();
     assert_eq!(read.header.cells[..3], ["row", "domain", "company_name"]);
@@ -297,5 +443,11 @@ fn json_logs_for_unattended_runs() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(json_lines.iter().any(|l| l["fields"]["message"] == "got a Partner Center access token"), "{}", ran.stderr);
+    assert!(
+        json_lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "got a Partner Center access token"),
+        "{}",
+        ran.stderr
+    );
 }

@@ -22,18 +22,36 @@ fn assert_all_created_once(job: &Job, rows: &[Customer]) {
     assert_eq!(status["rows"]["created"], rows.len(), "{status}");
     for row in rows {
         let domain = format!("{}.onmicrosoft.com", row.cells()[0]);
-        assert_eq!(job.emulator.creation_count(&domain), 1, "{domain} created {} times", job.emulator.creation_count(&domain));
+        assert_eq!(
+            job.emulator.creation_count(&domain),
+            1,
+            "{domain} created {} times",
+            job.emulator.creation_count(&domain)
+        );
     }
     let results = job.results();
     let credentials = job.credentials();
     assert_eq!(credentials.len(), rows.len());
     for line in &credentials {
-        let lost = results.iter().find(|r| r["domain"] == line["domain"]).unwrap()["credentials_lost"] == "true";
-        let issued = job.emulator.customers().into_iter().find(|c| c.domain == line["domain"]).unwrap();
+        let lost = results
+            .iter()
+            .find(|r| r["domain"] == line["domain"])
+            .unwrap()["credentials_lost"]
+            == "true";
+        let issued = job
+            .emulator
+            .customers()
+            .into_iter()
+            .find(|c| c.domain == line["domain"])
+            .unwrap();
         if lost {
             assert_eq!(line["password"], "", "{}: flagged lost", line["domain"]);
         } else {
-            assert_eq!(line["password"], issued.password, "{}: sealed", line["domain"]);
+            assert_eq!(
+                line["password"], issued.password,
+                "{}: sealed",
+                line["domain"]
+            );
         }
         assert_eq!(line["customer_id"], issued.id);
     }
@@ -51,7 +69,10 @@ fn crash_and_resume(seed: u64, kill_after: usize, replay: bool) {
     config.faults.latency_jitter_ms = 8;
     config.faults.replay_request_ids = replay;
     let job = Job::new(config);
-    let rows = customers(&format!("crash{seed}k{kill_after}r{}n", u8::from(replay)), 40);
+    let rows = customers(
+        &format!("crash{seed}k{kill_after}r{}n", u8::from(replay)),
+        40,
+    );
     let sheet = job.sheet(&rows);
 
     let mut child = job
@@ -65,15 +86,24 @@ fn crash_and_resume(seed: u64, kill_after: usize, replay: bool) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let reached = job.emulator.wait_until(Duration::from_secs(30), |log| created_in(log) >= kill_after);
+    let reached = job
+        .emulator
+        .wait_until(Duration::from_secs(30), |log| created_in(log) >= kill_after);
     child.kill().unwrap(); // SIGKILL: no chance to tidy up
     child.wait().unwrap();
     assert!(reached, "the emulator never saw {kill_after} creates");
-    assert!(created_in(&job.emulator.log()) < rows.len(), "killed before the end");
+    assert!(
+        created_in(&job.emulator.log()) < rows.len(),
+        "killed before the end"
+    );
 
     let ran = job.resume(&FAST);
 
-    assert_eq!(ran.code, 0, "seed {seed}, kill after {kill_after}, replay {replay}\n{}", ran.stderr);
+    assert_eq!(
+        ran.code, 0,
+        "seed {seed}, kill after {kill_after}, replay {replay}\n{}",
+        ran.stderr
+    );
     assert_all_created_once(&job, &rows);
 }
 
@@ -101,11 +131,19 @@ fn dropped_responses_are_reconciled_as_created_with_lost_credentials() {
 
     let ran = job.run(&sheet, &[]);
 
-    assert_eq!(ran.code, 0, "credentials lost is reported, not a failure\n{}", ran.stderr);
+    assert_eq!(
+        ran.code, 0,
+        "credentials lost is reported, not a failure\n{}",
+        ran.stderr
+    );
     assert_eq!(ran.summary()["credentials_lost"], 3);
     assert_eq!(job.create_requests(), 3, "reconciled, never sent twice");
     assert_all_created_once(&job, &rows);
-    assert!(job.results().iter().all(|r| r["credentials_lost"] == "true"));
+    assert!(
+        job.results()
+            .iter()
+            .all(|r| r["credentials_lost"] == "true")
+    );
 }
 
 #[test]
@@ -127,7 +165,10 @@ fn five_hundreds_html_bodies_and_slow_responses_lose_nothing() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_all_created_once(&job, &rows);
     let lost = ran.summary()["credentials_lost"].as_i64().unwrap();
-    assert!(lost >= 1, "some responses came too late: their passwords are lost");
+    assert!(
+        lost >= 1,
+        "some responses came too late: their passwords are lost"
+    );
     assert!(lost < 20);
 }
 
@@ -150,8 +191,16 @@ fn a_429_storm_slows_the_run_and_loses_nothing() {
     assert!(throttled > 0, "the storm happened");
     assert_eq!(job.status()["throttled"], throttled);
     assert_all_created_once(&job, &rows);
-    let refused = job.emulator.log().iter().filter(|e| e.status == 429).count();
-    assert_eq!(refused as i64, throttled, "every 429 the emulator sent was counted");
+    let refused = job
+        .emulator
+        .log()
+        .iter()
+        .filter(|e| e.status == 429)
+        .count();
+    assert_eq!(
+        refused as i64, throttled,
+        "every 429 the emulator sent was counted"
+    );
 }
 
 #[test]
@@ -167,16 +216,31 @@ fn an_access_token_that_expires_mid_run_is_refreshed_and_the_rotated_refresh_tok
 
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_all_created_once(&job, &rows);
-    let token_requests = job.emulator.log().iter().filter(|e| e.path.ends_with("/oauth2/v2.0/token")).count();
-    assert!(token_requests >= 2, "refreshed before expiry ({token_requests} token requests)");
+    let token_requests = job
+        .emulator
+        .log()
+        .iter()
+        .filter(|e| e.path.ends_with("/oauth2/v2.0/token"))
+        .count();
+    assert!(
+        token_requests >= 2,
+        "refreshed before expiry ({token_requests} token requests)"
+    );
 
     // The environment's refresh token was rotated (and revoked): the next run lives on the cache.
     let grown = [rows.clone(), customers("expirylater", 2)].concat();
     let sheet = job.sheet(&grown);
     let ran = job.run(&sheet, &[]);
-    assert_eq!(ran.code, 0, "the cached refresh token works\n{}", ran.stderr);
+    assert_eq!(
+        ran.code, 0,
+        "the cached refresh token works\n{}",
+        ran.stderr
+    );
     let cache = std::fs::read_to_string(job.ws.path("tokens.json")).unwrap();
-    assert!(!cache.contains(&job.emulator.refresh_token()), "the cache holds the rotated token");
+    assert!(
+        !cache.contains(&job.emulator.refresh_token()),
+        "the cache holds the rotated token"
+    );
 }
 
 #[test]
@@ -185,13 +249,20 @@ fn a_refused_sign_in_stops_the_run_with_exit_3_and_fails_no_row() {
     let sheet = job.sheet(&customers("refused", 5));
 
     let mut cmd = job.command(&["run"]);
-    cmd.arg(&sheet).arg("--journal").arg(&job.journal).args(FAST).env("CSP_ONBOARD_REFRESH_TOKEN", "not-a-token");
+    cmd.arg(&sheet)
+        .arg("--journal")
+        .arg(&job.journal)
+        .args(FAST)
+        .env("CSP_ONBOARD_REFRESH_TOKEN", "not-a-token");
     let out = cmd.output().unwrap();
 
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("AADSTS700082"), "{stderr}");
-    assert!(!stderr.contains("not-a-token"), "the token itself is never printed");
+    assert!(
+        !stderr.contains("not-a-token"),
+        "the token itself is never printed"
+    );
     let status = job.status();
     assert_eq!(status["rows"]["failed"], 0);
     assert_eq!(status["rows"]["pending"], 5);
@@ -216,7 +287,10 @@ fn a_provider_without_permission_stops_after_a_few_refusals() {
     assert!(ran.stderr.contains("lack of permission"), "{}", ran.stderr);
     let status = job.status();
     assert_eq!(status["rows"]["failed"], 5);
-    assert_eq!(status["rows"]["pending"], 15, "the rest is left for a resume");
+    assert_eq!(
+        status["rows"]["pending"], 15,
+        "the rest is left for a resume"
+    );
 }
 
 #[test]
@@ -237,18 +311,29 @@ fn ctrl_c_lets_requests_in_flight_finish_then_resume_completes_the_job() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(job.emulator.wait_until(Duration::from_secs(20), |log| created_in(log) >= 4));
+    assert!(
+        job.emulator
+            .wait_until(Duration::from_secs(20), |log| created_in(log) >= 4)
+    );
 
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
 
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("resume"));
     let status = job.status();
-    assert_eq!(status["rows"]["in_flight"], 0, "requests in flight finished and were recorded");
+    assert_eq!(
+        status["rows"]["in_flight"], 0,
+        "requests in flight finished and were recorded"
+    );
     let created = status["rows"]["created"].as_i64().unwrap();
-    assert!(created >= 4 && created < 30, "{status}");
+    assert!((4..30).contains(&created), "{status}");
     assert_eq!(job.resume(&FAST).code, 0);
     assert_all_created_once(&job, &rows);
 }

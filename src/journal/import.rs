@@ -259,3 +259,31 @@ pub fn file_hash(path: &std::path::Path) -> std::io::Result<String> {
     }
     Ok(format!("{:032x}", hasher.digest128()))
 }
+
+impl super::Journal {
+    /// Imports a sheet in one transaction (see the module docs for what happens to each row).
+    pub fn import(
+        &mut self,
+        sheet: &std::path::Path,
+        options: &crate::source::SourceOptions,
+        template: &crate::mapping::Template,
+        run_id: i64,
+        retry_failed: bool,
+    ) -> Result<ImportSummary, Error> {
+        let path = self.path.clone();
+        let sqlite = |source| {
+            Error::Journal(JournalError::Sqlite {
+                path: path.clone(),
+                source,
+            })
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let summary = {
+            let mut sink = ImportSink::begin(&tx, &path, run_id, retry_failed)?;
+            crate::intake::read_sheet(sheet, options, template, &mut sink)?;
+            sink.summary
+        };
+        tx.commit().map_err(sqlite)?;
+        Ok(summary)
+    }
+}

@@ -488,7 +488,12 @@ impl Ran {
     /// The summary JSON: the last line on stdout.
     pub fn summary(&self) -> Value {
         let last = self.stdout.trim().lines().last().unwrap_or("");
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(last).unwrap_or_else(|e| {
+            panic!(
+                "last stdout line is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -498,10 +503,20 @@ impl Job {
         let emulator = csp_onboard::emulator::Emulator::start(config).unwrap();
         let (contents, recipient) = csp_onboard::credentials::generate_identity();
         let identity = ws.path("identity.txt");
-        csp_onboard::credentials::write_private_file(&identity, secrecy::ExposeSecret::expose_secret(&contents).as_bytes()).unwrap();
+        csp_onboard::credentials::write_private_file(
+            &identity,
+            secrecy::ExposeSecret::expose_secret(&contents).as_bytes(),
+        )
+        .unwrap();
         std::fs::create_dir_all(ws.path("xdg")).unwrap();
         let journal = ws.path("job.journal.sqlite");
-        Job { ws, emulator, identity, recipient, journal }
+        Job {
+            ws,
+            emulator,
+            identity,
+            recipient,
+            journal,
+        }
     }
 
     /// The binary, configured for this job's emulator, in the workspace.
@@ -539,7 +554,11 @@ impl Job {
     /// `run SHEET --journal J` with fast retries, plus `extra`.
     pub fn run(&self, sheet: &Path, extra: &[&str]) -> Ran {
         let mut cmd = self.command(&["run"]);
-        cmd.arg(sheet).arg("--journal").arg(&self.journal).args(FAST).args(extra);
+        cmd.arg(sheet)
+            .arg("--journal")
+            .arg(&self.journal)
+            .args(FAST)
+            .args(extra);
         Self::finish(cmd)
     }
 
@@ -559,7 +578,9 @@ impl Job {
 
     /// The results export, one map per line.
     pub fn results(&self) -> Vec<std::collections::HashMap<String, String>> {
-        let out = self.ws.path(&format!("results-{}.csv", uuid::Uuid::new_v4()));
+        let out = self
+            .ws
+            .path(&format!("results-{}.csv", uuid::Uuid::new_v4()));
         let mut cmd = self.command(&["export", "--out"]);
         cmd.arg(&out).arg("--journal").arg(&self.journal);
         let ran = Self::finish(cmd);
@@ -569,9 +590,15 @@ impl Job {
 
     /// The credentials export (with the job's identity), one map per line.
     pub fn credentials(&self) -> Vec<std::collections::HashMap<String, String>> {
-        let out = self.ws.path(&format!("credentials-{}.csv", uuid::Uuid::new_v4()));
+        let out = self
+            .ws
+            .path(&format!("credentials-{}.csv", uuid::Uuid::new_v4()));
         let mut cmd = self.command(&["export", "--credentials", "--identity"]);
-        cmd.arg(&self.identity).arg("--out").arg(&out).arg("--journal").arg(&self.journal);
+        cmd.arg(&self.identity)
+            .arg("--out")
+            .arg(&out)
+            .arg("--journal")
+            .arg(&self.journal);
         let ran = Self::finish(cmd);
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         read_csv(&out)
@@ -584,23 +611,42 @@ impl Job {
 
     /// POSTs to /v1/customers the emulator saw, whatever their outcome.
     pub fn create_requests(&self) -> usize {
-        self.emulator.log().iter().filter(|e| e.method == "POST" && e.path == "/v1/customers").count()
+        self.emulator
+            .log()
+            .iter()
+            .filter(|e| e.method == "POST" && e.path == "/v1/customers")
+            .count()
     }
 }
 
 /// Retries without waiting, lookups every 50 ms: failure tests run in milliseconds.
-pub const FAST: [&str; 6] = ["--backoff-base", "0", "--reconcile-interval", "0.05", "--no-progress", "--rate-limit=off"];
+pub const FAST: [&str; 6] = [
+    "--backoff-base",
+    "0",
+    "--reconcile-interval",
+    "0.05",
+    "--no-progress",
+    "--rate-limit=off",
+];
 
 pub fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers = reader.headers().unwrap().clone();
     reader
         .records()
-        .map(|r| headers.iter().map(str::to_owned).zip(r.unwrap().iter().map(str::to_owned)).collect())
+        .map(|r| {
+            headers
+                .iter()
+                .map(str::to_owned)
+                .zip(r.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
         .collect()
 }
 
 /// `n` valid customers with distinct domains `{prefix}{i}`.
 pub fn customers(prefix: &str, n: usize) -> Vec<Customer> {
-    (0..n).map(|i| Customer::valid(&format!("{prefix}{i}"))).collect()
+    (0..n)
+        .map(|i| Customer::valid(&format!("{prefix}{i}")))
+        .collect()
 }

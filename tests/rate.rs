@@ -1,0 +1,93 @@
+//! The two promises about the rate, on a scaled window (50 requests per 6 s) against the
+//! emulator's strict sliding window: never over (zero 429s, no 6 s window with more than 50
+//! requests to /v1/customers), and never far under (≥ 90% of the limit here; the ≥ 99% figure at
+//! the real 500/min is the benchmark's, `benches/rate.sh`).
+//!
+//! These tests take about 36 s each and run one at a time (nextest group `serial-timing`).
+
+mod support;
+
+use csp_onboard::emulator::{EmulatorConfig, LogEntry};
+use support::*;
+
+const LIMIT: usize = 50;
+const WINDOW_S: f64 = 6.0;
+
+fn customer_requests(log: &[LogEntry]) -> Vec<&LogEntry> {
+    log.iter()
+        .filter(|e| e.path.starts_with("/v1/customers"))
+        .collect()
+}
+
+/// The most requests any window of `WINDOW_S` seconds holds.
+fn busiest_window(times: &[f64]) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t < times[i] + WINDOW_S)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn check_rate(config: EmulatorConfig, rows: usize) {
+    let job = Job::new(config);
+    let sheet = job.sheet(&customers("rate", rows));
+
+    let ran = job.run(&sheet, &["--rate-limit", "50/6s"]);
+
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let log = job.emulator.log();
+    let requests = customer_requests(&log);
+    assert_eq!(
+        requests.iter().filter(|e| e.status == 429).count(),
+        0,
+        "never throttled"
+    );
+    let mut times: Vec<f64> = requests.iter().map(|e| e.t).collect();
+    times.sort_by(f64::total_cmp);
+    let busiest = busiest_window(&times);
+    assert!(
+        busiest <= LIMIT,
+        "{busiest} requests in one {WINDOW_S} s window"
+    );
+    let creates: Vec<f64> = requests
+        .iter()
+        .filter(|e| e.status == 201)
+        .map(|e| e.t)
+        .collect();
+    assert_eq!(creates.len(), rows);
+    let span = creates.iter().cloned().fold(f64::MIN, f64::max)
+        - creates.iter().cloned().fold(f64::MAX, f64::min);
+    let achieved = (creates.len() - 1) as f64 / span;
+    let limit = LIMIT as f64 / WINDOW_S;
+    assert!(
+        achieved >= 0.9 * limit,
+        "{achieved:.2}/s is under 90% of {limit:.2}/s"
+    );
+}
+
+#[test]
+fn rate_50_per_6s_is_never_exceeded_and_nearly_reached() {
+    let config = EmulatorConfig {
+        rate_limit: LIMIT,
+        window_s: WINDOW_S,
+        ..EmulatorConfig::default()
+    };
+    check_rate(config, 300);
+}
+
+#[test]
+fn rate_with_slow_creates_still_nearly_reached_at_default_concurrency() {
+    let mut config = EmulatorConfig {
+        rate_limit: LIMIT,
+        window_s: WINDOW_S,
+        seed: 3,
+        ..EmulatorConfig::default()
+    };
+    config.faults.latency_ms = 1000;
+    config.faults.latency_jitter_ms = 500;
+    check_rate(config, 300);
+}
