@@ -30,6 +30,10 @@ type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as C
 
 pub struct Pacer<C: Clock + Clone = DefaultClock> {
     clock: C,
+    /// Waiters take turns, first come first served: only the head of the queue watches the clock.
+    turn: tokio::sync::Mutex<()>,
+    /// How early the head waiter wakes before its slot, to claim it on time (see [`Pacer::acquire`]).
+    early: Duration,
     /// One limiter per level; `None` when the rate is off.
     limiters: Option<Vec<Limiter<C>>>,
     period: Duration,
@@ -51,8 +55,8 @@ impl Pacer<DefaultClock> {
 
 impl<C: Clock + Clone> Pacer<C> {
     pub fn with_clock(rate: RateSetting, clock: C) -> Pacer<C> {
-        let (limiters, period) = match rate {
-            RateSetting::Off => (None, Duration::from_secs(60)),
+        let (limiters, period, early) = match rate {
+            RateSetting::Off => (None, Duration::from_secs(60), Duration::ZERO),
             RateSetting::Limit(limit) => {
                 let base = limit.period.as_secs_f64() / f64::from(limit.requests) * (1.0 + MARGIN);
                 let limiters = LEVELS
@@ -65,11 +69,14 @@ impl<C: Clock + Clone> Pacer<C> {
                         RateLimiter::direct_with_clock(quota, clock.clone())
                     })
                     .collect();
-                (Some(limiters), limit.period)
+                let early = Duration::from_secs_f64(base / 10.0).min(Duration::from_millis(2));
+                (Some(limiters), limit.period, early)
             }
         };
         Pacer {
             clock,
+            turn: tokio::sync::Mutex::new(()),
+            early,
             limiters,
             period,
             state: Mutex::new(PaceState {
@@ -106,9 +113,19 @@ impl<C: Clock + Clone> Pacer<C> {
     }
 
     /// Waits for a slot.
+    ///
+    /// The limiter is checked when a waiter wakes, and a timer wakes up late (tokio rounds up to the
+    /// millisecond). Every late wake-up would push the next slot back: at 500/min that alone cost
+    /// about 1% of the pace (measured: 98.6%). So the head waiter sleeps until just before its slot
+    /// and yields until the slot opens; the others queue behind it and do not watch the clock.
     pub async fn acquire(&self) {
-        while let Err(wait) = self.try_acquire() {
-            tokio::time::sleep(wait).await;
+        let _turn = self.turn.lock().await;
+        loop {
+            match self.try_acquire() {
+                Ok(()) => return,
+                Err(wait) if wait > self.early => tokio::time::sleep(wait - self.early).await,
+                Err(_) => tokio::task::yield_now().await,
+            }
         }
     }
 
