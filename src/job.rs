@@ -285,9 +285,9 @@ fn dispatch(
         tokio::spawn(watch_ctrl_c(stop.clone()));
         let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), total, rate));
         let ending = dispatcher.clone().run(queue).await;
-        if let Some((bar, task)) = progress {
+        if let Some(task) = progress {
             task.abort();
-            bar.finish_and_clear();
+            crate::printer::clear_progress();
         }
         ending
     });
@@ -316,19 +316,20 @@ fn spawn_progress(
     dispatcher: Arc<Dispatcher>,
     total: u64,
     rate: RateSetting,
-) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+) -> tokio::task::JoinHandle<()> {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let shown = bar.clone();
+    crate::printer::show_progress(bar);
     let started = Instant::now();
     let limit_per_min = match rate {
         RateSetting::Limit(l) => f64::from(l.requests) * 60.0 / l.period.as_secs_f64(),
         RateSetting::Off => f64::INFINITY,
     };
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             let progress = &dispatcher.progress;
             let created = progress.created.load(Ordering::Relaxed);
@@ -354,8 +355,7 @@ fn spawn_progress(
             ));
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-    });
-    (bar, task)
+    })
 }
 
 fn format_eta(minutes: f64) -> String {

@@ -451,3 +451,92 @@ fn json_logs_for_unattended_runs() {
         ran.stderr
     );
 }
+
+#[test]
+fn settings_come_from_flags_then_environment_then_config_files() {
+    let job = Job::new(EmulatorConfig::default());
+    let sheet = job.sheet(&customers("configured", 2));
+    // Everything in ./csp-onboard.toml, a wrong tenant included...
+    let toml = format!(
+        "api_url = \"{url}\"\nauthority_url = \"{url}\"\ntenant_id = \"wrong-tenant\"\nclient_id = \"from-file\"\n\
+         refresh_token = \"{rt}\"\nrecipient = \"{recipient}\"\ntoken_cache = \"{cache}\"\n",
+        url = job.emulator.url(),
+        rt = job.emulator.refresh_token(),
+        recipient = job.recipient,
+        cache = job.ws.path("file-tokens.json").display(),
+    );
+    job.ws.write("csp-onboard.toml", toml);
+    let mut cmd = job.command(&["run", "--journal"]);
+    cmd.arg(&job.journal).arg(&sheet).args(FAST);
+    for name in [
+        "CSP_ONBOARD_API_URL",
+        "CSP_ONBOARD_AUTHORITY_URL",
+        "CSP_ONBOARD_CLIENT_ID",
+        "CSP_ONBOARD_REFRESH_TOKEN",
+        "CSP_ONBOARD_RECIPIENT",
+        "CSP_ONBOARD_TOKEN_CACHE",
+    ] {
+        cmd.env_remove(name);
+    }
+    // ...and the right tenant in the environment, which wins over the file.
+    let out = cmd.output().unwrap();
+
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(job.create_requests(), 2);
+    assert!(
+        job.ws.path("file-tokens.json").exists(),
+        "the token cache named in the file was used"
+    );
+}
+
+fn run_options(job: &Job) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open(&job.journal).unwrap();
+    let mut statement = conn
+        .prepare("SELECT options FROM runs ORDER BY id")
+        .unwrap();
+    statement
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|o| serde_json::from_str(&o.unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn resume_reuses_the_last_runs_settings_unless_a_flag_overrides_them() {
+    let job = Job::new(EmulatorConfig::default());
+    let sheet = job.sheet(&customers("remember", 2));
+    assert_eq!(
+        job.run(
+            &sheet,
+            &[
+                "--max-attempts",
+                "3",
+                "--rate-limit",
+                "7/1s",
+                "--concurrency",
+                "5"
+            ]
+        )
+        .code,
+        0
+    );
+
+    assert_eq!(job.resume(&["--no-progress"]).code, 0);
+    assert_eq!(
+        job.resume(&["--no-progress", "--max-attempts", "4"]).code,
+        0
+    );
+
+    let runs = run_options(&job);
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[1]["max_attempts"], 3, "resume remembered");
+    assert_eq!(runs[1]["rate_limit"], "7/1s");
+    assert_eq!(runs[1]["concurrency"], 5);
+    assert_eq!(runs[2]["max_attempts"], 4, "a flag overrides");
+    assert_eq!(runs[2]["rate_limit"], "7/1s");
+}

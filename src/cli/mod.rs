@@ -48,7 +48,7 @@ fn init_logging(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(|| crate::printer::Stderr);
     let _ = match cli.log_format {
         args::LogFormat::Json => builder.json().try_init(),
         args::LogFormat::Text => builder.without_time().with_target(false).try_init(),
