@@ -13,6 +13,30 @@ use crate::error::{Error, ExitCode};
 use crate::job::{JobSettings, SheetInput, default_journal, run_job};
 use crate::journal::{Access, Journal};
 
+/// The settings of a job from its resolved configuration and flags.
+fn job_settings(
+    command: &'static str,
+    sheet: Option<SheetInput>,
+    journal: std::path::PathBuf,
+    retry_failed: bool,
+    resolved: super::job_args::Resolved,
+    progress: bool,
+) -> JobSettings {
+    JobSettings {
+        command,
+        sheet,
+        journal,
+        retry_failed,
+        connection: resolved.connection,
+        recipient: resolved.recipient,
+        rate: resolved.rate,
+        dispatch: resolved.dispatch,
+        request_timeout: resolved.request_timeout,
+        progress,
+        remembered: resolved.remembered,
+    }
+}
+
 /// Prints the outcome of a job: the summary JSON is the last line on stdout.
 fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> ExitCode {
     match outcome {
@@ -80,23 +104,20 @@ pub fn run(args: RunArgs) -> ExitCode {
             );
         }
         let resolved = resolve(&args.job, &Value::Null, demo.as_ref())?;
-        let outcome = run_job(JobSettings {
-            command: "run",
-            sheet: Some(SheetInput {
-                path: args.sheet.path.clone(),
-                options,
-                template,
-            }),
+        let sheet = SheetInput {
+            path: args.sheet.path.clone(),
+            options,
+            template,
+        };
+        let settings = job_settings(
+            "run",
+            Some(sheet),
             journal,
-            retry_failed: args.retry_failed,
-            connection: resolved.connection,
-            recipient: resolved.recipient,
-            rate: resolved.rate,
-            dispatch: resolved.dispatch,
-            request_timeout: resolved.request_timeout,
-            progress: !args.job.no_progress,
-            remembered: resolved.remembered,
-        });
+            args.retry_failed,
+            resolved,
+            !args.job.no_progress,
+        );
+        let outcome = run_job(settings);
         drop(demo);
         outcome
     })())
@@ -121,19 +142,15 @@ pub fn resume(args: ResumeArgs) -> ExitCode {
             None
         };
         let resolved = resolve(&args.job, &remembered, demo.as_ref())?;
-        let outcome = run_job(JobSettings {
-            command: "resume",
-            sheet: None,
-            journal: args.journal.clone(),
-            retry_failed: false,
-            connection: resolved.connection,
-            recipient: resolved.recipient,
-            rate: resolved.rate,
-            dispatch: resolved.dispatch,
-            request_timeout: resolved.request_timeout,
-            progress: !args.job.no_progress,
-            remembered: resolved.remembered,
-        });
+        let settings = job_settings(
+            "resume",
+            None,
+            args.journal.clone(),
+            false,
+            resolved,
+            !args.job.no_progress,
+        );
+        let outcome = run_job(settings);
         drop(demo);
         outcome
     })())

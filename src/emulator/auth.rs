@@ -249,17 +249,10 @@ pub async fn approve_device_code(
     State(shared): State<Arc<Shared>>,
     Path(user_code): Path<String>,
 ) -> StatusCode {
-    let mut inner = shared.lock();
-    match inner
-        .device_codes
-        .values_mut()
-        .find(|d| d.user_code == user_code)
-    {
-        Some(device) => {
-            device.approved = true;
-            StatusCode::NO_CONTENT
-        }
-        None => StatusCode::NOT_FOUND,
+    if shared.approve_device_code(&user_code) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::checks::{Rejection, check_create, lowercase_keys};
 use super::server::{
     Caller, ConnAbort, LogDomain, error_response, json_response, rejection_response,
+    require_app_user,
 };
 use super::state::{CustomerRecord, LogEntry, Shared, new_password};
 
@@ -34,9 +35,7 @@ pub async fn create(
                 .pointer("/companyProfile/domain")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let mut response = json_response(status, body);
-            attach_domain(&mut response, domain);
-            return response;
+            return with_domain(json_response(status, body), domain);
         }
     }
     let parsed: Value = match serde_json::from_slice(&body) {
@@ -59,8 +58,7 @@ pub async fn create(
     let (status, reply) = match outcome {
         Ok(customer) => (201, customer),
         Err(rejection) => {
-            let mut response = rejection_response(&shared, &rejection);
-            attach_domain(&mut response, sent_domain);
+            let response = with_domain(rejection_response(&shared, &rejection), sent_domain);
             remember(
                 &shared,
                 &caller,
@@ -94,9 +92,7 @@ pub async fn create(
         ))
         .await;
     }
-    let mut response = json_response(status, reply);
-    attach_domain(&mut response, sent_domain);
-    response
+    with_domain(json_response(status, reply), sent_domain)
 }
 
 fn rejection_body(rejection: &Rejection) -> Value {
@@ -115,10 +111,12 @@ fn remember(shared: &Shared, caller: &Caller, status: u16, body: Value) {
     }
 }
 
-fn attach_domain(response: &mut Response, domain: Option<String>) {
+/// Tags a response with the domain it was about, for the request log.
+fn with_domain(mut response: Response, domain: Option<String>) -> Response {
     if let Some(domain) = domain {
         response.extensions_mut().insert(LogDomain(domain));
     }
+    response
 }
 
 /// Creates the customer if the domain is free and the sandbox has room; returns the 201 body.
@@ -263,14 +261,13 @@ pub async fn list(
         .map(customer_json)
         .collect();
     drop(inner);
-    let mut response = json_response(
-        200,
-        json!({"totalCount": items.len(), "items": items, "links": {}, "attributes": {"objectType": "Collection"}}),
-    );
-    if let Some(filter) = filter {
-        attach_domain(&mut response, Some(filter.value));
-    }
-    response
+    with_domain(
+        json_response(
+            200,
+            json!({"totalCount": items.len(), "items": items, "links": {}, "attributes": {"objectType": "Collection"}}),
+        ),
+        filter.map(|f| f.value),
+    )
 }
 
 struct Filter {
@@ -339,11 +336,7 @@ pub async fn get(
         .map(|c| (customer_json(c), c.domain.clone()));
     drop(inner);
     match found {
-        Some((body, domain)) => {
-            let mut response = json_response(200, body);
-            attach_domain(&mut response, Some(domain));
-            response
-        }
+        Some((body, domain)) => with_domain(json_response(200, body), Some(domain)),
         None => not_found(&shared, &format!("The customer `{id}`")),
     }
 }
@@ -378,13 +371,8 @@ pub async fn reset_password(
     Extension(caller): Extension<Caller>,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Response {
-    if caller.token.app_only {
-        return error_response(
-            &shared,
-            403,
-            900329,
-            "Resetting a password requires an App+User token",
-        );
+    if let Some(refusal) = require_app_user(&shared, &caller, "Resetting a password") {
+        return refusal;
     }
     let password = new_password();
     let mut inner = shared.lock();
@@ -456,9 +444,7 @@ pub async fn attest_agreement(
         Some(domain) => {
             let mut body = agreement;
             body["attributes"] = json!({"objectType": "Agreement"});
-            let mut response = json_response(201, body);
-            attach_domain(&mut response, Some(domain));
-            response
+            with_domain(json_response(201, body), Some(domain))
         }
         None => not_found(&shared, &format!("The customer `{id}`")),
     }

@@ -154,18 +154,7 @@ impl Emulator {
 
     /// Approves a pending device-code login, as the user would in a browser.
     pub fn approve_device_code(&self, user_code: &str) -> bool {
-        let mut inner = self.shared.lock();
-        match inner
-            .device_codes
-            .values_mut()
-            .find(|d| d.user_code == user_code)
-        {
-            Some(device) => {
-                device.approved = true;
-                true
-            }
-            None => false,
-        }
+        self.shared.approve_device_code(user_code)
     }
 }
 

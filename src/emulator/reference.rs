@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::checks::{lowercase_keys, needs_registration, state_required, us_states, us_zip_ok};
-use super::server::{Caller, error_response, json_response};
+use super::server::{Caller, error_response, json_response, require_app_user};
 use super::state::Shared;
 
 const US_ZIP_REGEX: &str = r"^\d{5}(-\d{4})?$";
@@ -21,13 +21,8 @@ pub async fn relationships(
     Extension(caller): Extension<Caller>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if caller.token.app_only {
-        return error_response(
-            &shared,
-            403,
-            900329,
-            "Listing relationships requires an App+User token",
-        );
+    if let Some(refusal) = require_app_user(&shared, &caller, "Listing relationships") {
+        return refusal;
     }
     let kind = query
         .get("relationship_type")

@@ -255,6 +255,18 @@ pub fn error_response(shared: &Shared, status: u16, code: u32, description: &str
     plain_error(status, code, description)
 }
 
+/// `Some(403 / 900329)` when an app-only token calls something only App+User may do.
+pub fn require_app_user(shared: &Shared, caller: &Caller, what: &str) -> Option<Response> {
+    caller.token.app_only.then(|| {
+        error_response(
+            shared,
+            403,
+            900329,
+            &format!("{what} requires an App+User token"),
+        )
+    })
+}
+
 pub fn rejection_response(shared: &Shared, rejection: &Rejection) -> Response {
     error_response(
         shared,

@@ -195,6 +195,22 @@ impl Shared {
             .find(|r| r.id.eq_ignore_ascii_case(id))
     }
 
+    /// Marks a pending device-code login approved ("the user signed in"); false if unknown.
+    pub fn approve_device_code(&self, user_code: &str) -> bool {
+        let mut inner = self.lock();
+        match inner
+            .device_codes
+            .values_mut()
+            .find(|d| d.user_code == user_code)
+        {
+            Some(device) => {
+                device.approved = true;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether `f` of a random draw says the fault happens.
     pub fn chance(&self, rate: f64) -> bool {
         rate > 0.0 && self.lock().rng.random::<f64>() < rate

@@ -219,13 +219,7 @@ impl IntakeSink for ImportSink<'_> {
     fn bound(&mut self, binding: &Binding<'_>, _header: &Header) -> Result<(), Error> {
         self.summary
             .warnings
-            .extend(binding.notes().iter().map(|note| Issue {
-                row: None,
-                column: Some(note.column.clone()),
-                field: None,
-                value: None,
-                message: note.message.clone(),
-            }));
+            .extend(binding.notes().iter().map(Issue::column_warning));
         Ok(())
     }
 

@@ -25,13 +25,7 @@ pub struct ValidationReport {
 impl IntakeSink for ValidationReport {
     fn bound(&mut self, binding: &Binding<'_>, _header: &Header) -> Result<(), Error> {
         self.warnings
-            .extend(binding.notes().iter().map(|note| Issue {
-                row: None,
-                column: Some(note.column.clone()),
-                field: None,
-                value: None,
-                message: note.message.clone(),
-            }));
+            .extend(binding.notes().iter().map(Issue::column_warning));
         Ok(())
     }
 

@@ -27,6 +27,20 @@ pub struct Issue {
     pub message: String,
 }
 
+impl Issue {
+    /// A warning about a column of the sheet (one that maps to nothing, or that a constant
+    /// overrides).
+    pub fn column_warning(note: &crate::mapping::ColumnNote) -> Issue {
+        Issue {
+            row: None,
+            column: Some(note.column.clone()),
+            field: None,
+            value: None,
+            message: note.message.clone(),
+        }
+    }
+}
+
 /// Checks rows one after another; remembers the domains it has seen.
 #[derive(Default)]
 pub struct Validator {
