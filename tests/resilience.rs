@@ -337,3 +337,39 @@ fn ctrl_c_lets_requests_in_flight_finish_then_resume_completes_the_job() {
     assert_eq!(job.resume(&FAST).code, 0);
     assert_all_created_once(&job, &rows);
 }
+
+#[test]
+fn an_outage_leaves_rows_pending_not_failed_and_resume_finishes_the_job() {
+    let job = Job::new(EmulatorConfig::default());
+    let rows = customers("outage", 3);
+    let sheet = job.sheet(&rows);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead); // nothing listens there now: every create is refused before it is sent
+
+    let mut cmd = job.command(&["run"]);
+    cmd.arg(&sheet)
+        .arg("--journal")
+        .arg(&job.journal)
+        .args(FAST)
+        .args(["--max-attempts", "3"]);
+    let out = cmd.env("CSP_ONBOARD_API_URL", &dead_url).output().unwrap();
+
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("left for `resume`"));
+    let status = job.status();
+    assert_eq!(
+        status["rows"]["failed"], 0,
+        "an outage is not Partner Center's verdict"
+    );
+    assert_eq!(status["rows"]["retry_wait"], 3);
+
+    let ran = job.resume(&FAST);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_all_created_once(&job, &rows);
+}

@@ -1,8 +1,9 @@
 //! `run` and `resume`: their flags, and the settings they resolve to.
 //!
-//! Precedence: flags, then (for `resume`) the last run's remembered settings, then the environment
-//! (names in CONTRACTS.md), then `--config F`, `./csp-onboard.toml`, and
-//! `$XDG_CONFIG_HOME/csp-onboard/config.toml`. Secrets (client secret, refresh token) come only from
+//! Precedence: flags, then the environment (names in CONTRACTS.md), then `--config F`,
+//! `./csp-onboard.toml`, and `$XDG_CONFIG_HOME/csp-onboard/config.toml`. `resume` reuses the last
+//! run's options (rate, concurrency, attempts, timeouts, backoff) unless a flag overrides them;
+//! where Partner Center is and who we are there always come from the configuration. Secrets (client secret, refresh token) come only from
 //! the environment or a config file — never from argv, where any user of the machine can read them.
 
 use std::path::{Path, PathBuf};
@@ -166,23 +167,17 @@ pub struct Resolved {
 /// Resolves the settings of a job. `remembered` holds the last run's settings (for `resume`).
 pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Result<Resolved, Error> {
     let file = ConfigFile::discover(args.config.as_deref())?;
-    let pick = |flag: Option<String>, key: &str, env_name: &str, from_file: &Option<String>| {
-        flag.or_else(|| remembered_str(remembered, key))
-            .or_else(|| env(env_name))
-            .or_else(|| from_file.clone())
-    };
+    // Where and who (URLs, tenant, client, recipient) is configuration: the environment, then the
+    // files. Only run options are remembered by `resume` (a fixed URL must not come back stale).
+    let configured =
+        |env_name: &str, from_file: &Option<String>| env(env_name).or_else(|| from_file.clone());
     let connection = match demo {
         Some(demo) => demo.connection.clone(),
         None => {
-            let api_url = pick(None, "api_url", "CSP_ONBOARD_API_URL", &file.api_url)
+            let api_url = configured("CSP_ONBOARD_API_URL", &file.api_url)
                 .unwrap_or_else(|| GLOBAL_API.into());
-            let authority_url = pick(
-                None,
-                "authority_url",
-                "CSP_ONBOARD_AUTHORITY_URL",
-                &file.authority_url,
-            )
-            .unwrap_or_else(|| GLOBAL_AUTHORITY.into());
+            let authority_url = configured("CSP_ONBOARD_AUTHORITY_URL", &file.authority_url)
+                .unwrap_or_else(|| GLOBAL_AUTHORITY.into());
             for (name, url) in [
                 ("CSP_ONBOARD_API_URL", &api_url),
                 ("CSP_ONBOARD_AUTHORITY_URL", &authority_url),
@@ -206,13 +201,13 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
                 })
             };
             let tenant_id = required(
-                pick(None, "tenant_id", "CSP_ONBOARD_TENANT_ID", &file.tenant_id),
+                configured("CSP_ONBOARD_TENANT_ID", &file.tenant_id),
                 "partner tenant id",
                 "CSP_ONBOARD_TENANT_ID",
                 "tenant_id",
             )?;
             let client_id = required(
-                pick(None, "client_id", "CSP_ONBOARD_CLIENT_ID", &file.client_id),
+                configured("CSP_ONBOARD_CLIENT_ID", &file.client_id),
                 "client (application) id",
                 "CSP_ONBOARD_CLIENT_ID",
                 "client_id",
@@ -237,7 +232,7 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
     };
     let recipient = match demo {
         Some(demo) => demo.recipient.clone(),
-        None => pick(None, "recipient", "CSP_ONBOARD_RECIPIENT", &file.recipient).ok_or_else(|| {
+        None => configured("CSP_ONBOARD_RECIPIENT", &file.recipient).ok_or_else(|| {
             Error::usage(
                 "no recipient to seal the customers' admin passwords to: set `CSP_ONBOARD_RECIPIENT` (an `age1...` public key)",
                 Some("create a key pair with `csp-onboard keygen --out key.txt`; keep key.txt safe, it opens the passwords".into()),

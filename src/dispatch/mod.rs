@@ -235,7 +235,9 @@ impl Dispatcher {
                             return Ok(());
                         }
                     }
-                    self.attempt(&mut row, slots).await?;
+                    if !self.attempt(&mut row, slots).await? {
+                        return Ok(()); // left as it is for a later run
+                    }
                 }
                 RowState::Created | RowState::Failed | RowState::Invalid => return Ok(()),
             }
@@ -316,30 +318,32 @@ impl Dispatcher {
         }
     }
 
-    /// One create attempt, from the write-ahead intent to the settled state.
-    async fn attempt(&self, row: &mut QueuedRow, slots: &Semaphore) -> Result<(), JournalError> {
-        if row.attempts >= self.settings.max_attempts {
-            let message = format!("gave up after {} attempts", row.attempts);
-            return self
-                .settle(
-                    row,
-                    None,
-                    Settle::Failed {
-                        code: None,
-                        message,
-                    },
-                )
-                .await;
+    /// One create attempt, from the write-ahead intent to the settled state. Returns false when
+    /// the row is left as it is for a later run.
+    ///
+    /// A row that used up `--max-attempts` in this run without a verdict (never sent, throttled,
+    /// outcome unknown then found free) stays pending rather than failed: `failed` means Partner
+    /// Center refused it, and failed rows are not retried unless their content changes. `resume`
+    /// gives it a fresh set of attempts.
+    async fn attempt(&self, row: &mut QueuedRow, slots: &Semaphore) -> Result<bool, JournalError> {
+        if row.tries >= self.settings.max_attempts {
+            tracing::warn!(
+                domain = %row.domain,
+                row = row.sheet_row,
+                "no verdict after {} attempts in this run; left for `resume`",
+                row.tries
+            );
+            return Ok(false);
         }
         let Ok(_slot) = slots.acquire().await else {
-            return Ok(());
+            return Ok(false);
         };
         self.pacer.acquire().await;
         if self.stop.is_set() {
-            return Ok(()); // nothing written, nothing sent: the row stays as it was
+            return Ok(false); // nothing written, nothing sent: the row stays as it was
         }
         let Some(token) = self.token().await else {
-            return Ok(());
+            return Ok(false);
         };
         let (row_id, run_id) = (row.id, self.run_id);
         let request_id = row.request_id.clone();
@@ -358,6 +362,7 @@ impl Dispatcher {
             })
             .await?;
         row.attempts += 1;
+        row.tries += 1;
         let started = Instant::now();
         let outcome = self
             .pc
@@ -368,7 +373,8 @@ impl Dispatcher {
             row.auth_retry = false;
         }
         self.conclude(row, attempt_id, latency_ms, outcome, &token)
-            .await
+            .await?;
+        Ok(true)
     }
 
     async fn conclude(

@@ -22,6 +22,8 @@ pub struct QueuedRow {
     pub not_before: Option<DateTime<Utc>>,
     /// In memory only: the last attempt got a 401 and is being retried with a fresh token.
     pub auth_retry: bool,
+    /// In memory only: create attempts in this run (`--max-attempts` counts these).
+    pub tries: u32,
 }
 
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
@@ -55,6 +57,7 @@ pub fn work_queue(conn: &Connection) -> Result<Vec<QueuedRow>, rusqlite::Error> 
             in_doubt_since: parse_time(r.get(8)?),
             not_before: parse_time(r.get(9)?),
             auth_retry: false,
+            tries: 0,
         })
     })?;
     rows.collect()
