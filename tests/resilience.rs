@@ -373,3 +373,56 @@ fn an_outage_leaves_rows_pending_not_failed_and_resume_finishes_the_job() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_all_created_once(&job, &rows);
 }
+
+#[test]
+fn ctrl_c_twice_quits_at_once_and_resume_reconciles_what_was_in_flight() {
+    let mut config = EmulatorConfig::default();
+    config.faults.latency_ms = 400;
+    let job = Job::new(config);
+    let rows = customers("twice", 12);
+    let sheet = job.sheet(&rows);
+    let child = job
+        .command(&["run"])
+        .arg(&sheet)
+        .arg("--journal")
+        .arg(&job.journal)
+        .args(FAST)
+        .args(["--concurrency", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A first create answered (the log records a request when it is answered); the next ones are
+    // in flight for 400 ms: interrupt twice in that time.
+    assert!(
+        job.emulator
+            .wait_until(Duration::from_secs(20), |log| created_in(log) >= 1)
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(50));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let in_flight = job.status()["rows"]["in_flight"].as_i64().unwrap();
+    assert!(
+        in_flight > 0,
+        "quit with requests in flight: resume must reconcile them"
+    );
+    let ran = job.resume(&FAST);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("were in flight when the last run stopped"),
+        "{}",
+        ran.stderr
+    );
+    assert_all_created_once(&job, &rows);
+}
