@@ -15,11 +15,7 @@ mod common;
 use common::{csv_sheet, xlsx_sheet};
 
 fn main() {
-    let rows = std::env::args()
-        .skip_while(|a| a != "--rows")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000usize);
+    let rows = common::rows_arg(1_000_000);
     let dir = common::data_dir();
 
     let csv = csv_sheet(&dir, rows);

@@ -15,11 +15,7 @@ use csp_onboard::source::SourceOptions;
 mod common;
 
 fn main() {
-    let rows = std::env::args()
-        .skip_while(|a| a != "--rows")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000usize);
+    let rows = common::rows_arg(1_000_000);
     let sheet = common::csv_sheet(&common::data_dir(), rows);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.journal.sqlite");

@@ -466,8 +466,7 @@ fn settings_come_from_flags_then_environment_then_config_files() {
         cache = job.ws.path("file-tokens.json").display(),
     );
     job.ws.write("csp-onboard.toml", toml);
-    let mut cmd = job.command(&["run", "--journal"]);
-    cmd.arg(&job.journal).arg(&sheet).args(FAST);
+    let mut cmd = job.run_command(&sheet, &[]);
     for name in [
         "CSP_ONBOARD_API_URL",
         "CSP_ONBOARD_AUTHORITY_URL",

@@ -76,12 +76,7 @@ fn crash_and_resume(seed: u64, kill_after: usize, replay: bool) {
     let sheet = job.sheet(&rows);
 
     let mut child = job
-        .command(&["run"])
-        .arg(&sheet)
-        .arg("--journal")
-        .arg(&job.journal)
-        .args(FAST)
-        .args(["--concurrency", "4"])
+        .run_command(&sheet, &["--concurrency", "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -301,12 +296,7 @@ fn ctrl_c_lets_requests_in_flight_finish_then_resume_completes_the_job() {
     let rows = customers("ctrlc", 30);
     let sheet = job.sheet(&rows);
     let child = job
-        .command(&["run"])
-        .arg(&sheet)
-        .arg("--journal")
-        .arg(&job.journal)
-        .args(FAST)
-        .args(["--concurrency", "2"])
+        .run_command(&sheet, &["--concurrency", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -382,12 +372,7 @@ fn ctrl_c_twice_quits_at_once_and_resume_reconciles_what_was_in_flight() {
     let rows = customers("twice", 12);
     let sheet = job.sheet(&rows);
     let child = job
-        .command(&["run"])
-        .arg(&sheet)
-        .arg("--journal")
-        .arg(&job.journal)
-        .args(FAST)
-        .args(["--concurrency", "4"])
+        .run_command(&sheet, &["--concurrency", "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -99,3 +99,12 @@ pub fn data_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `--rows N` from the bench's arguments, or `default`.
+pub fn rows_arg(default: usize) -> usize {
+    std::env::args()
+        .skip_while(|a| a != "--rows")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}

@@ -551,15 +551,20 @@ impl Job {
         }
     }
 
-    /// `run SHEET --journal J` with fast retries, plus `extra`.
-    pub fn run(&self, sheet: &Path, extra: &[&str]) -> Ran {
+    /// The command `run SHEET --journal J` with fast retries, plus `extra`.
+    pub fn run_command(&self, sheet: &Path, extra: &[&str]) -> std::process::Command {
         let mut cmd = self.command(&["run"]);
         cmd.arg(sheet)
             .arg("--journal")
             .arg(&self.journal)
             .args(FAST)
             .args(extra);
-        Self::finish(cmd)
+        cmd
+    }
+
+    /// `run SHEET --journal J` with fast retries, plus `extra`, to its end.
+    pub fn run(&self, sheet: &Path, extra: &[&str]) -> Ran {
+        Self::finish(self.run_command(sheet, extra))
     }
 
     pub fn resume(&self, extra: &[&str]) -> Ran {
