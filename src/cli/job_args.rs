@@ -34,7 +34,8 @@ pub struct JobArgs {
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 
-    /// Attempts per row before it fails (default 10).
+    /// Create attempts per row in this run; a row still without a verdict is left for `resume`
+    /// (default 10).
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
 
@@ -50,9 +51,11 @@ pub struct JobArgs {
     #[arg(long, value_name = "SECONDS")]
     pub reconcile_interval: Option<f64>,
 
-    /// Retry backoff: the first wait and the longest, seconds (defaults 1 and 60; 0 for none).
+    /// The first retry wait, seconds; it doubles per attempt (default 1; 0 for none).
     #[arg(long, value_name = "SECONDS")]
     pub backoff_base: Option<f64>,
+
+    /// The longest retry wait, seconds (default 60).
     #[arg(long, value_name = "SECONDS")]
     pub backoff_cap: Option<f64>,
 

@@ -26,9 +26,11 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub seed: Option<u64>,
 
-    /// Added latency per request, milliseconds, and its ± jitter.
+    /// Latency added to every /v1 request, milliseconds.
     #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
+
+    /// ± jitter on that latency, milliseconds.
     #[arg(long, value_name = "MS")]
     pub jitter_ms: Option<u64>,
 
