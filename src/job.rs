@@ -102,20 +102,20 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
             "{recovered} row(s) were in flight when the last run stopped: reconciling them first"
         );
     }
-    let queue = ops::work_queue(&journal.conn).map_err(journal.sqlite())?;
+    let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
     let journal_path = journal.path().to_path_buf();
     let writer = Arc::new(JournalWriter::start(journal)?);
 
-    let ending = if queue.is_empty() {
+    let ending = if queued == 0 {
         Ending::Complete
     } else {
         eprintln!(
             "sending {} row(s) to {} at {}",
-            queue.len(),
+            queued,
             settings.connection.api_url,
             describe_rate(settings.rate)
         );
-        dispatch(&settings, writer.clone(), sealer, run_id, queue)?
+        dispatch(&settings, writer.clone(), sealer, run_id, queued)?
     };
 
     let exit = {
@@ -239,7 +239,7 @@ fn dispatch(
     writer: Arc<JournalWriter>,
     sealer: Sealer,
     run_id: i64,
-    queue: Vec<ops::QueuedRow>,
+    queued: u64,
 ) -> Result<Ending, Error> {
     let http = reqwest::Client::builder()
         .timeout(settings.request_timeout)
@@ -266,7 +266,7 @@ fn dispatch(
         &connection.api_url,
         correlation_id,
     ));
-    let total = queue.len() as u64;
+    let total = queued;
     let stop = StopSignal::default();
     let dispatcher = Arc::new(Dispatcher::new(
         pc,
@@ -284,7 +284,7 @@ fn dispatch(
     let result = runtime.block_on(async move {
         tokio::spawn(watch_ctrl_c(stop.clone()));
         let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), total, rate));
-        let ending = dispatcher.clone().run(queue).await;
+        let ending = dispatcher.clone().run().await;
         if let Some(task) = progress {
             task.abort();
             crate::printer::clear_progress();

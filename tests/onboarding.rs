@@ -539,3 +539,24 @@ fn resume_reuses_the_last_runs_settings_unless_a_flag_overrides_them() {
     assert_eq!(runs[2]["max_attempts"], 4, "a flag overrides");
     assert_eq!(runs[2]["rate_limit"], "7/1s");
 }
+
+#[test]
+fn a_sheet_longer_than_a_page_of_the_work_queue_is_sent_whole() {
+    let job = Job::new(EmulatorConfig {
+        throttle: false,
+        ..EmulatorConfig::default()
+    });
+    let rows = customers("paged", 2500);
+    let sheet = job.sheet(&rows);
+
+    let ran = job.run(&sheet, &[]);
+
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.summary()["created"], 2500);
+    assert_eq!(
+        job.create_requests(),
+        2500,
+        "each row sent once across the pages"
+    );
+    assert_eq!(job.emulator.customers().len(), 2500);
+}

@@ -39,6 +39,9 @@ use crate::partner_center::{CreateOutcome, Lookup, PartnerCenter};
 
 pub use pacer::Pacer;
 
+/// Rows read from the journal at a time.
+const PAGE: usize = 1000;
+
 /// How a dispatch behaves; the defaults are the documented ones.
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
@@ -178,14 +181,33 @@ impl Dispatcher {
         }
     }
 
-    /// Drives every queued row until it is terminal or the run stops.
-    pub async fn run(self: Arc<Self>, queue: Vec<QueuedRow>) -> Result<Ending, JournalError> {
+    /// Drives every queued row of the journal until it is terminal or the run stops. The queue is
+    /// read from the journal a page at a time.
+    pub async fn run(self: Arc<Self>) -> Result<Ending, JournalError> {
         let in_flight = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         // Rows waiting (backoff, reconciliation) hold no request slot; bound them anyway.
         let live = Arc::new(Semaphore::new(self.settings.concurrency.max(1) * 4));
         let mut tasks = JoinSet::new();
         let mut failure = None;
-        for row in queue {
+        let mut cursor = ops::QueueCursor::default();
+        let mut page = Vec::new().into_iter();
+        loop {
+            let row = match page.next() {
+                Some(row) => row,
+                None => {
+                    let mut at = cursor;
+                    let (rows, next) = self
+                        .journal
+                        .exec(move |tx| ops::work_page(tx, &mut at, PAGE).map(|rows| (rows, at)))
+                        .await?;
+                    cursor = next;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    page = rows.into_iter();
+                    continue;
+                }
+            };
             if self.stop.is_set() {
                 break;
             }

@@ -31,36 +31,71 @@ fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Rows to dispatch, in sheet order.
-pub fn work_queue(conn: &Connection) -> Result<Vec<QueuedRow>, rusqlite::Error> {
-    let mut statement = conn.prepare(
+/// Where a paged walk through the work queue stands: the last (sheet row, id) handed out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueCursor {
+    sheet_row: i64,
+    id: i64,
+}
+
+const QUEUED: &str = "state IN ('pending', 'retry_wait', 'in_doubt', 'in_flight')
+     AND domain IS NOT NULL AND request_body IS NOT NULL";
+
+/// How many rows the dispatcher has to bring to a terminal state.
+pub fn work_count(conn: &Connection) -> Result<u64, rusqlite::Error> {
+    conn.query_row(
+        &format!("SELECT COUNT(*) FROM rows WHERE {QUEUED}"),
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+}
+
+/// The next `limit` rows to dispatch after `cursor`, in sheet order. The queue is read a page at
+/// a time so that memory stays flat however many rows a job has. The walk follows the
+/// `rows_sheet_row` index (whose entries end with the rowid, i.e. `id`) from the cursor on: without
+/// `INDEXED BY`, SQLite picks the state index and sorts every queued row again for each page.
+pub fn work_page(
+    conn: &Connection,
+    cursor: &mut QueueCursor,
+    limit: usize,
+) -> Result<Vec<QueuedRow>, rusqlite::Error> {
+    let mut statement = conn.prepare_cached(&format!(
         "SELECT id, domain, sheet_row, request_body, state, attempts, request_id, ambiguous,
                 in_doubt_since, not_before
-         FROM rows
-         WHERE state IN ('pending', 'retry_wait', 'in_doubt', 'in_flight') AND domain IS NOT NULL
-           AND request_body IS NOT NULL
-         ORDER BY sheet_row, id",
-    )?;
-    let rows = statement.query_map([], |r| {
-        let state: String = r.get(4)?;
-        Ok(QueuedRow {
-            id: r.get(0)?,
-            domain: r.get(1)?,
-            sheet_row: r.get(2)?,
-            body: r.get(3)?,
-            state: RowState::parse(&state).unwrap_or(RowState::Pending),
-            attempts: r.get(5)?,
-            request_id: r
-                .get::<_, Option<String>>(6)?
-                .unwrap_or_else(super::import::new_request_id),
-            ambiguous: r.get(7)?,
-            in_doubt_since: parse_time(r.get(8)?),
-            not_before: parse_time(r.get(9)?),
-            auth_retry: false,
-            tries: 0,
-        })
-    })?;
-    rows.collect()
+         FROM rows INDEXED BY rows_sheet_row
+         WHERE {QUEUED} AND (sheet_row, id) > (?1, ?2)
+         ORDER BY sheet_row, id
+         LIMIT ?3"
+    ))?;
+    let rows = statement
+        .query_map(params![cursor.sheet_row, cursor.id, limit as i64], |r| {
+            let state: String = r.get(4)?;
+            Ok(QueuedRow {
+                id: r.get(0)?,
+                domain: r.get(1)?,
+                sheet_row: r.get(2)?,
+                body: r.get(3)?,
+                state: RowState::parse(&state).unwrap_or(RowState::Pending),
+                attempts: r.get(5)?,
+                request_id: r
+                    .get::<_, Option<String>>(6)?
+                    .unwrap_or_else(super::import::new_request_id),
+                ambiguous: r.get(7)?,
+                in_doubt_since: parse_time(r.get(8)?),
+                not_before: parse_time(r.get(9)?),
+                auth_retry: false,
+                tries: 0,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(last) = rows.last() {
+        *cursor = QueueCursor {
+            sheet_row: last.sheet_row,
+            id: last.id,
+        };
+    }
+    Ok(rows)
 }
 
 /// What kind of request an attempt is.
