@@ -1107,3 +1107,116 @@ fn the_command_prints_its_url_and_a_refresh_token_it_accepts() {
     child.wait().unwrap();
     assert_eq!(status.as_u16(), 200);
 }
+
+#[test]
+fn the_command_reads_its_own_settings_file_resellers_included() {
+    use std::io::{BufRead, BufReader};
+    let ws = Workspace::new();
+    let settings = ws.write(
+        "emulator.toml",
+        r#"
+seed = 9
+rate_limit = 20
+window_s = 2.0
+taken_domains = ["alreadythere.onmicrosoft.com"]
+
+[tokens]
+refresh_token = "fixed-refresh-token-for-scripts"
+
+[faults]
+domain_taken_status = 500
+
+[[resellers]]
+id = "11111111-2222-4333-8444-555555555555"
+name = "Fabrikam Distribution"
+state = "Active"
+"#,
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csp-onboard"))
+        .arg("emulator")
+        .arg("--config")
+        .arg(&settings)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap();
+    let tenant = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("partner tenant: ", "");
+    let refresh = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("refresh token: ", "");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (resellers, taken) = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{url}/{tenant}/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "c"),
+                ("refresh_token", refresh.as_str()),
+                ("scope", PC_SCOPE),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = token["access_token"].as_str().unwrap().to_string();
+        let resellers: Value = http
+            .get(format!(
+                "{url}/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf"
+            ))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut body = create_body("alreadythere");
+        body["associatedPartnerId"] = json!("11111111-2222-4333-8444-555555555555");
+        let taken = http
+            .post(format!("{url}/v1/customers"))
+            .bearer_auth(&access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        (resellers, taken)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(refresh, "fixed-refresh-token-for-scripts");
+    assert_eq!(resellers["totalCount"], 1);
+    assert_eq!(resellers["items"][0]["name"], "Fabrikam Distribution");
+    assert_eq!(
+        taken.as_u16(),
+        500,
+        "the settings made a taken domain a 500"
+    );
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_setting_named() {
+    let ws = Workspace::new();
+    let settings = ws.write("bad.toml", "[faults]\ntransient_error_rate = 2.0\n");
+    let out = csp_onboard()
+        .arg("emulator")
+        .arg("--config")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("faults.transient_error_rate"));
+}
