@@ -118,16 +118,15 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
         dispatch(&settings, writer.clone(), sealer, run_id, queued)?
     };
 
-    let exit = {
+    // The journal is the truth: the outcome is read back from it, not from the run's memory.
+    let status = {
         let journal = Journal::open(&journal_path, Access::Read)?;
-        let status = queries::status(&journal.conn).map_err(journal.sqlite())?;
-        exit_code(&ending, &status)
+        queries::status(&journal.conn).map_err(journal.sqlite())?
     };
+    let exit = exit_code(&ending, &status);
     let code = exit as i32;
     finish(&writer, run_id, code)?;
     drop(writer);
-    let journal = Journal::open(&journal_path, Access::Read)?;
-    let status = queries::status(&journal.conn).map_err(journal.sqlite())?;
     let throttled = status
         .runs
         .iter()
