@@ -360,16 +360,14 @@ impl Dispatcher {
         let Ok(_slot) = slots.acquire().await else {
             return Ok(false);
         };
-        self.pacer.acquire().await;
         if self.stop.is_set() {
             return Ok(false); // nothing written, nothing sent: the row stays as it was
         }
-        let Some(token) = self.token().await else {
-            return Ok(false);
-        };
         let (row_id, run_id) = (row.id, self.run_id);
         let request_id = row.request_id.clone();
         let correlation = self.pc.correlation_id().to_string();
+        // Write-ahead intent first, then the pace slot: the slot is taken right before the bytes
+        // leave, so a slow commit cannot bunch requests up at the server.
         let attempt_id = self
             .journal
             .exec(move |tx| {
@@ -385,6 +383,22 @@ impl Dispatcher {
             .await?;
         row.attempts += 1;
         row.tries += 1;
+        self.pacer.acquire().await;
+        let token = if self.stop.is_set() {
+            None
+        } else {
+            self.token().await
+        };
+        let Some(token) = token else {
+            // The intent is on disk but nothing was sent: back to pending, same request id.
+            let end = AttemptEnd {
+                outcome: "not_sent".into(),
+                ..AttemptEnd::default()
+            };
+            let settle = Settle::Pending { not_before: None };
+            self.settle(row, Some((attempt_id, end)), settle).await?;
+            return Ok(false);
+        };
         let started = Instant::now();
         let outcome = self
             .pc
@@ -647,11 +661,11 @@ impl Dispatcher {
         row: &QueuedRow,
         token: &SecretString,
     ) -> Result<Lookup<Option<(String, Option<String>)>>, JournalError> {
-        self.pacer.acquire().await;
         let request_id = new_request_id();
         let attempt_id = self
             .begin_lookup(row, AttemptKind::LookupCustomer, &request_id)
             .await?;
+        self.pacer.acquire().await;
         let started = Instant::now();
         let found = self
             .pc
