@@ -1220,3 +1220,51 @@ fn bad_settings_are_refused_with_the_setting_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("faults.transient_error_rate"));
 }
+
+#[tokio::test]
+async fn with_a_state_file_customers_survive_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    let state = ws.path("emulator-state.json");
+    let config = || EmulatorConfig {
+        state_file: Some(state.clone()),
+        ..EmulatorConfig::default()
+    };
+    let (emulator, pc, token) = session(config()).await;
+    let created = pc.create(&token, &create_body("survivor1")).await.json();
+    drop(emulator); // saves
+
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "it holds passwords"
+    );
+    let (emulator, pc, token) = session(config()).await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        pc.get(&format!("/v1/customers/{id}"), &token).await.status,
+        200
+    );
+    assert_eq!(
+        pc.call(
+            Method::HEAD,
+            "/v1/domains/survivor1.onmicrosoft.com",
+            &token,
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    let again = pc.create(&token, &create_body("survivor1")).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (400, 3000),
+        "still taken after the restart"
+    );
+    assert_eq!(
+        emulator.customers()[0].password,
+        created["userCredentials"]["password"]
+    );
+}

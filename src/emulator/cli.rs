@@ -57,6 +57,10 @@ pub struct EmulatorArgs {
     /// Access token lifetime, seconds.
     #[arg(long, value_name = "SECONDS")]
     pub token_lifetime: Option<u64>,
+
+    /// Keep the customers in this file across restarts (saved when the emulator stops).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 impl EmulatorArgs {
@@ -97,6 +101,9 @@ impl EmulatorArgs {
         config.sandbox |= self.sandbox;
         if let Some(lifetime) = self.token_lifetime {
             config.tokens.access_token_lifetime_s = lifetime;
+        }
+        if let Some(state) = &self.state {
+            config.state_file = Some(state.clone());
         }
         config.check().map_err(|e| e.to_string())?;
         Ok(config)

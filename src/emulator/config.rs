@@ -96,6 +96,8 @@ pub struct EmulatorConfig {
     pub registration_default_pattern: String,
     /// Refuse every create with 403 / 600006 (a provider without the right role).
     pub forbid_creates: bool,
+    /// Keep the customers across restarts: loaded at start, saved when the emulator stops.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +165,7 @@ impl Default for EmulatorConfig {
             registration_patterns: Default::default(),
             registration_default_pattern: r"^[0-9A-Za-z][0-9A-Za-z./ -]{3,30}$".into(),
             forbid_creates: false,
+            state_file: None,
         }
     }
 }

@@ -165,6 +165,7 @@ fn commit(
         password: new_password(),
         billing_profile: request.billing,
         agreements: Vec::new(),
+        restored: false,
     };
     let mut body = customer_json(&record);
     body["userCredentials"] = json!({"userName": "admin", "password": record.password});
@@ -233,7 +234,9 @@ fn camel_case(value: &Value) -> Value {
 }
 
 fn visible(shared: &Shared, record: &CustomerRecord) -> bool {
-    record.created_at + shared.config.faults.read_after_create_delay_s <= shared.now().as_secs_f64()
+    record.restored
+        || record.created_at + shared.config.faults.read_after_create_delay_s
+            <= shared.now().as_secs_f64()
 }
 
 /// `GET /v1/customers[?size=N&filter={"Field","Value","Operator"}]`.

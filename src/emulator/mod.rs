@@ -9,6 +9,8 @@
 //! Tests start it in-process ([`Emulator::start`]) on port 0 and inspect its state directly; the
 //! same state is served at `/_emulator/log` and `/_emulator/customers` for out-of-process checks.
 //! It runs on a runtime of its own, on its own thread, so sync tests and async callers use it alike.
+//! State lives in memory; with `state_file` the customers are loaded at start and saved when the
+//! emulator stops (a rehearsal can span restarts; a `kill -9` loses what was created since).
 
 mod auth;
 mod checks;
@@ -78,6 +80,12 @@ impl Emulator {
             .build()
             .map_err(EmulatorError::Runtime)?;
         let shared = Arc::new(Shared::new(config, clock));
+        shared.load_state().map_err(|message| {
+            EmulatorError::Config(ConfigError::Invalid {
+                name: "state_file",
+                message,
+            })
+        })?;
         let router = server::router(shared.clone());
         let (shutdown, stop) = oneshot::channel();
         let thread = std::thread::Builder::new()
@@ -160,6 +168,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        if let Err(message) = self.shared.save_state() {
+            tracing::error!("emulator: {message}");
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -38,7 +38,7 @@ pub struct LogEntry {
 }
 
 /// A customer the emulator created.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CustomerRecord {
     pub id: String,
     pub commerce_id: String,
@@ -52,9 +52,12 @@ pub struct CustomerRecord {
     pub user_id: String,
     pub user_name: String,
     pub password: String,
-    #[serde(skip)]
     pub billing_profile: Value,
     pub agreements: Vec<Value>,
+    /// Loaded from the state file: created before this start (its `created_at` counts from the
+    /// previous one), so visible at once.
+    #[serde(default, skip_serializing)]
+    pub restored: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +212,50 @@ impl Shared {
             }
             None => false,
         }
+    }
+
+    /// Loads the customers of `state_file`, if it exists.
+    pub fn load_state(&self) -> Result<usize, String> {
+        let Some(path) = &self.config.state_file else {
+            return Ok(0);
+        };
+        if !path.exists() {
+            return Ok(0);
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let customers: Vec<CustomerRecord> = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("`{}` is not an emulator state file: {e}", path.display()))?;
+        let count = customers.len();
+        let mut inner = self.lock();
+        for mut customer in customers {
+            customer.restored = true;
+            inner.add_customer(customer);
+        }
+        Ok(count)
+    }
+
+    /// Writes the customers to `state_file` (0600: it holds the passwords issued).
+    pub fn save_state(&self) -> Result<(), String> {
+        let Some(path) = &self.config.state_file else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(&self.lock().customers).map_err(|e| e.to_string())?;
+        let temp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, path)
+        };
+        write().map_err(|e| format!("cannot write `{}`: {e}", path.display()))
     }
 
     /// Whether `f` of a random draw says the fault happens.
