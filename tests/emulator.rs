@@ -1060,57 +1060,75 @@ async fn the_inspection_endpoints_show_requests_and_customers_without_a_token() 
     );
 }
 
-#[test]
-fn the_command_prints_its_url_and_a_refresh_token_it_accepts() {
-    use std::io::{BufRead, BufReader};
+/// The `emulator` command, running: the three lines it prints, parsed; killed when dropped.
+struct EmulatorProcess {
+    child: std::process::Child,
+    pc: Pc,
+    refresh_token: String,
+}
+
+impl EmulatorProcess {
+    fn spawn(args: &[&std::ffi::OsStr]) -> EmulatorProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csp-onboard"))
+            .arg("emulator")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut line = |prefix: &str| {
+            let text = lines.next().unwrap().unwrap();
+            text.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{text:?} does not start with {prefix:?}"))
+                .to_string()
+        };
+        let base = line("");
+        let tenant = line("partner tenant: ");
+        let refresh_token = line("refresh token: ");
+        let pc = Pc {
+            http: reqwest::Client::new(),
+            base,
+            tenant,
+        };
+        EmulatorProcess {
+            child,
+            pc,
+            refresh_token,
+        }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_command_prints_its_url_and_a_refresh_token_it_accepts() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csp-onboard"))
-        .args([
-            "emulator",
-            "--port",
-            &port.to_string(),
-            "--rate-limit",
-            "50/6s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines.next().unwrap().unwrap();
-    let tenant = lines.next().unwrap().unwrap();
-    let refresh = lines.next().unwrap().unwrap();
-    assert_eq!(url, format!("http://127.0.0.1:{port}"));
-    let tenant = tenant.strip_prefix("partner tenant: ").unwrap().to_string();
-    let refresh = refresh.strip_prefix("refresh token: ").unwrap().to_string();
+    let port_text = port.to_string();
+    let emulator = EmulatorProcess::spawn(&[
+        "--port".as_ref(),
+        port_text.as_ref(),
+        "--rate-limit".as_ref(),
+        "50/6s".as_ref(),
+    ]);
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let status = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{url}/{tenant}/oauth2/v2.0/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", "c"),
-                ("refresh_token", refresh.as_str()),
-                ("scope", PC_SCOPE),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(status.as_u16(), 200);
+    assert_eq!(emulator.pc.base, format!("http://127.0.0.1:{port}"));
+    // `redeem` asserts the token endpoint accepted it.
+    emulator.pc.redeem(&emulator.refresh_token).await;
 }
 
-#[test]
-fn the_command_reads_its_own_settings_file_resellers_included() {
-    use std::io::{BufRead, BufReader};
+#[tokio::test]
+async fn the_command_reads_its_own_settings_file_resellers_included() {
     let ws = Workspace::new();
     let settings = ws.write(
         "emulator.toml",
@@ -1132,79 +1150,25 @@ name = "Fabrikam Distribution"
 state = "Active"
 "#,
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csp-onboard"))
-        .arg("emulator")
-        .arg("--config")
-        .arg(&settings)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines.next().unwrap().unwrap();
-    let tenant = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("partner tenant: ", "");
-    let refresh = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("refresh token: ", "");
+    let emulator = EmulatorProcess::spawn(&["--config".as_ref(), settings.as_os_str()]);
+    let pc = &emulator.pc;
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (resellers, taken) = runtime.block_on(async {
-        let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{url}/{tenant}/oauth2/v2.0/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", "c"),
-                ("refresh_token", refresh.as_str()),
-                ("scope", PC_SCOPE),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let access = token["access_token"].as_str().unwrap().to_string();
-        let resellers: Value = http
-            .get(format!(
-                "{url}/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf"
-            ))
-            .bearer_auth(&access)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let mut body = create_body("alreadythere");
-        body["associatedPartnerId"] = json!("11111111-2222-4333-8444-555555555555");
-        let taken = http
-            .post(format!("{url}/v1/customers"))
-            .bearer_auth(&access)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        (resellers, taken)
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (access, _) = pc.redeem(&emulator.refresh_token).await;
+    let resellers = pc
+        .get(
+            "/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf",
+            &access,
+        )
+        .await
+        .json();
+    let mut body = create_body("alreadythere");
+    body["associatedPartnerId"] = json!("11111111-2222-4333-8444-555555555555");
+    let taken = pc.create(&access, &body).await;
 
-    assert_eq!(refresh, "fixed-refresh-token-for-scripts");
+    assert_eq!(emulator.refresh_token, "fixed-refresh-token-for-scripts");
     assert_eq!(resellers["totalCount"], 1);
     assert_eq!(resellers["items"][0]["name"], "Fabrikam Distribution");
-    assert_eq!(
-        taken.as_u16(),
-        500,
-        "the settings made a taken domain a 500"
-    );
+    assert_eq!(taken.status, 500, "the settings made a taken domain a 500");
 }
 
 #[test]
