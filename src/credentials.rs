@@ -6,6 +6,7 @@
 //! machine that runs the nightly job. `keygen` writes identities in the format `age-keygen` writes,
 //! and identities made by `age-keygen` work too.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -15,6 +16,7 @@ use std::str::FromStr;
 use age::x25519::{Identity, Recipient};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -32,6 +34,19 @@ pub enum CredentialError {
     Seal(String),
     #[error("cannot open the credentials of `{domain}` with this identity: {message}")]
     Open { domain: String, message: String },
+}
+
+/// A new customer's credentials on their way to being sealed (never written anywhere as they are).
+pub struct Unsealed {
+    pub row_id: i64,
+    pub user_name: String,
+    pub password: SecretString,
+}
+
+/// An age file holding the credentials of several customers.
+pub struct SealedBatch {
+    pub ciphertext: Vec<u8>,
+    pub recipient: String,
 }
 
 /// Encrypts credentials to one recipient.
@@ -56,26 +71,53 @@ impl Sealer {
         &self.text
     }
 
-    /// The age ciphertext of `{"userName": ..., "password": ...}`.
-    pub fn seal(
-        &self,
-        user_name: &str,
-        password: &SecretString,
-    ) -> Result<Vec<u8>, CredentialError> {
-        let plaintext = serde_json::to_vec(&Plain {
-            user_name: user_name.to_string(),
-            password: password.expose_secret().to_string(),
+    /// One age file for many customers: `[{"row": id, "userName": ..., "password": ...}, ...]`.
+    /// A file per customer would cost an X25519 key exchange each, which at full speed is more
+    /// than everything else the client does for a row. The plaintext is wiped once sealed.
+    pub fn seal_batch(&self, credentials: &[Unsealed]) -> Result<SealedBatch, CredentialError> {
+        let entries: Vec<BatchEntry<'_>> = credentials
+            .iter()
+            .map(|c| BatchEntry {
+                row: c.row_id,
+                user_name: &c.user_name,
+                password: c.password.expose_secret(),
+            })
+            .collect();
+        let plaintext = Zeroizing::new(
+            serde_json::to_vec(&entries).map_err(|e| CredentialError::Seal(e.to_string()))?,
+        );
+        let ciphertext = age::encrypt(&self.recipient, &plaintext)
+            .map_err(|e| CredentialError::Seal(e.to_string()))?;
+        Ok(SealedBatch {
+            ciphertext,
+            recipient: self.text.clone(),
         })
-        .map_err(|e| CredentialError::Seal(e.to_string()))?;
-        age::encrypt(&self.recipient, &plaintext).map_err(|e| CredentialError::Seal(e.to_string()))
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
+struct BatchEntry<'a> {
+    row: i64,
+    #[serde(rename = "userName")]
+    user_name: &'a str,
+    password: &'a str,
+}
+
+#[derive(Deserialize)]
+struct OpenedEntry {
+    row: i64,
+    #[serde(rename = "userName")]
+    user_name: String,
+    password: SecretString,
+}
+
+/// Journals made before credentials were sealed in batches hold one age file per customer with
+/// this plaintext.
+#[derive(Deserialize)]
 struct Plain {
     #[serde(rename = "userName")]
     user_name: String,
-    password: String,
+    password: SecretString,
 }
 
 /// Decrypts sealed credentials with the identities of an identity file.
@@ -98,14 +140,43 @@ impl Opener {
         Ok(Opener { identities })
     }
 
+    /// The credentials of a batch, by row id. `context` names the batch in errors.
+    pub fn open_batch(
+        &self,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<HashMap<i64, (String, SecretString)>, CredentialError> {
+        let plaintext = self.decrypt(context, sealed)?;
+        let entries: Vec<OpenedEntry> =
+            serde_json::from_slice(&plaintext).map_err(|e| CredentialError::Open {
+                domain: context.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.row, (e.user_name, e.password)))
+            .collect())
+    }
+
+    /// One customer's credentials sealed on their own (journals from before batches).
     /// Returns (user name, password).
     pub fn open(
         &self,
         domain: &str,
         sealed: &[u8],
     ) -> Result<(String, SecretString), CredentialError> {
+        let plaintext = self.decrypt(domain, sealed)?;
+        let plain: Plain =
+            serde_json::from_slice(&plaintext).map_err(|e| CredentialError::Open {
+                domain: domain.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok((plain.user_name, plain.password))
+    }
+
+    fn decrypt(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CredentialError> {
         let error = |message: String| CredentialError::Open {
-            domain: domain.to_string(),
+            domain: context.to_string(),
             message,
         };
         let decryptor = age::Decryptor::new_buffered(sealed).map_err(|e| error(e.to_string()))?;
@@ -116,11 +187,10 @@ impl Opener {
                     .map(|i| i.as_ref() as &dyn age::Identity),
             )
             .map_err(|e| error(e.to_string()))?;
-        let mut plaintext = Vec::new();
+        let mut plaintext = Zeroizing::new(Vec::new());
         std::io::Read::read_to_end(&mut reader, &mut plaintext)
             .map_err(|e| error(e.to_string()))?;
-        let plain: Plain = serde_json::from_slice(&plaintext).map_err(|e| error(e.to_string()))?;
-        Ok((plain.user_name, SecretString::from(plain.password)))
+        Ok(plaintext)
     }
 }
 
@@ -172,33 +242,66 @@ pub fn recipient_of(path: &Path) -> Result<String, CredentialError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sealed_credentials_open_with_the_identity_only() {
-        let dir = tempfile::tempdir().unwrap();
+    fn key_file(dir: &Path, name: &str) -> (PathBuf, String) {
         let (contents, recipient) = generate_identity();
-        let path = dir.path().join("key.txt");
+        let path = dir.join(name);
         write_private_file(&path, contents.expose_secret().as_bytes()).unwrap();
-        let sealer = Sealer::new(&recipient).unwrap();
-        let sealed = sealer
-            .seal("admin", &SecretString::from("S3cret!pass"))
-            .unwrap();
-        assert!(!String::from_utf8_lossy(&sealed).contains("S3cret!pass"));
+        (path, recipient)
+    }
 
-        let (user, password) = Opener::from_file(&path)
+    #[test]
+    fn a_sealed_batch_opens_with_the_identity_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, recipient) = key_file(dir.path(), "key.txt");
+        let staged = vec![
+            Unsealed {
+                row_id: 7,
+                user_name: "admin@one.onmicrosoft.com".into(),
+                password: SecretString::from("S3cret!pass-one"),
+            },
+            Unsealed {
+                row_id: 9,
+                user_name: "admin@two.onmicrosoft.com".into(),
+                password: SecretString::from("S3cret!pass-two"),
+            },
+        ];
+        let sealed = Sealer::new(&recipient)
             .unwrap()
-            .open("x", &sealed)
+            .seal_batch(&staged)
             .unwrap();
-        assert_eq!(user, "admin");
-        assert_eq!(password.expose_secret(), "S3cret!pass");
+        assert_eq!(sealed.recipient, recipient);
+        assert!(!String::from_utf8_lossy(&sealed.ciphertext).contains("S3cret!pass"));
 
-        let (other, _) = generate_identity();
-        let other_path = dir.path().join("other.txt");
-        write_private_file(&other_path, other.expose_secret().as_bytes()).unwrap();
-        assert!(
-            Opener::from_file(&other_path)
-                .unwrap()
-                .open("x", &sealed)
-                .is_err()
-        );
+        let opened = Opener::from_file(&key)
+            .unwrap()
+            .open_batch("batch 1", &sealed.ciphertext)
+            .unwrap();
+        assert_eq!(opened.len(), 2);
+        assert_eq!(opened[&7].0, "admin@one.onmicrosoft.com");
+        assert_eq!(opened[&9].1.expose_secret(), "S3cret!pass-two");
+
+        let (other, _) = key_file(dir.path(), "other.txt");
+        let refused = Opener::from_file(&other)
+            .unwrap()
+            .open_batch("batch 1", &sealed.ciphertext);
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn credentials_sealed_one_per_file_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, recipient) = key_file(dir.path(), "key.txt");
+        let recipient = Recipient::from_str(&recipient).unwrap();
+        let sealed = age::encrypt(
+            &recipient,
+            br#"{"userName":"admin@old.onmicrosoft.com","password":"Old!pass-1"}"#,
+        )
+        .unwrap();
+        let (user, password) = Opener::from_file(&key)
+            .unwrap()
+            .open("old.example", &sealed)
+            .unwrap();
+        assert_eq!(user, "admin@old.onmicrosoft.com");
+        assert_eq!(password.expose_secret(), "Old!pass-1");
     }
 }

@@ -104,7 +104,7 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     }
     let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
     let journal_path = journal.path().to_path_buf();
-    let writer = Arc::new(JournalWriter::start(journal)?);
+    let writer = Arc::new(JournalWriter::start(journal, Some(sealer))?);
 
     let ending = if queued == 0 {
         Ending::Complete
@@ -115,7 +115,7 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
             settings.connection.api_url,
             describe_rate(settings.rate)
         );
-        dispatch(&settings, writer.clone(), sealer, run_id, queued)?
+        dispatch(&settings, writer.clone(), run_id, queued)?
     };
 
     // The journal is the truth: the outcome is read back from it, not from the run's memory.
@@ -236,7 +236,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 fn dispatch(
     settings: &JobSettings,
     writer: Arc<JournalWriter>,
-    sealer: Sealer,
     run_id: i64,
     queued: u64,
 ) -> Result<Ending, Error> {
@@ -272,7 +271,6 @@ fn dispatch(
         auth,
         writer,
         Arc::new(Pacer::new(settings.rate)),
-        sealer,
         settings.dispatch.clone(),
         run_id,
         stop.clone(),

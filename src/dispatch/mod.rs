@@ -23,16 +23,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use secrecy::SecretString;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::auth::TokenProvider;
-use crate::credentials::Sealer;
 use crate::journal::import::new_request_id;
-use crate::journal::ops::{self, AttemptEnd, AttemptKind, QueuedRow, Sealed, Settle};
+use crate::journal::ops::{self, AttemptEnd, AttemptKind, NewCredentials, QueuedRow, Settle};
 use crate::journal::writer::JournalWriter;
 use crate::journal::{JournalError, RowState};
 use crate::partner_center::{CreateOutcome, Lookup, PartnerCenter};
@@ -145,7 +144,6 @@ pub struct Dispatcher {
     pub auth: Arc<TokenProvider>,
     pub journal: Arc<JournalWriter>,
     pub pacer: Arc<Pacer>,
-    pub sealer: Sealer,
     pub settings: DispatchSettings,
     pub run_id: i64,
     pub stop: StopSignal,
@@ -161,7 +159,6 @@ impl Dispatcher {
         auth: Arc<TokenProvider>,
         journal: Arc<JournalWriter>,
         pacer: Arc<Pacer>,
-        sealer: Sealer,
         settings: DispatchSettings,
         run_id: i64,
         stop: StopSignal,
@@ -171,7 +168,6 @@ impl Dispatcher {
             auth,
             journal,
             pacer,
-            sealer,
             settings,
             run_id,
             stop,
@@ -286,41 +282,40 @@ impl Dispatcher {
         settle: Settle,
     ) -> Result<(), JournalError> {
         let (row_id, run_id) = (row.id, self.run_id);
-        let stored = settle.clone();
+        let next = Next::of(&settle);
         self.journal
             .exec(move |tx| {
                 if let Some((attempt_id, end)) = &attempt {
                     ops::finish_attempt(tx, *attempt_id, end)?;
                 }
-                ops::settle_row(tx, row_id, run_id, &stored)
+                ops::settle_row(tx, row_id, run_id, settle)
             })
             .await?;
-        match settle {
-            Settle::Created { .. } => {
+        match next {
+            Next::Created => {
                 row.state = RowState::Created;
                 self.any_created.store(true, Ordering::Relaxed);
                 self.progress.created.fetch_add(1, Ordering::Relaxed);
             }
-            Settle::Failed { .. } => {
+            Next::Failed => {
                 row.state = RowState::Failed;
                 self.progress.failed.fetch_add(1, Ordering::Relaxed);
             }
-            Settle::RetryWait {
+            Next::RetryWait {
                 not_before,
                 next_request_id,
-                ..
             } => {
                 row.state = RowState::RetryWait;
                 row.not_before = Some(not_before);
                 row.request_id = next_request_id;
                 self.progress.retrying.fetch_add(1, Ordering::Relaxed);
             }
-            Settle::InDoubt { .. } => {
+            Next::InDoubt => {
                 row.state = RowState::InDoubt;
                 row.ambiguous = true;
                 row.in_doubt_since.get_or_insert_with(Utc::now);
             }
-            Settle::Pending { not_before } => {
+            Next::Pending { not_before } => {
                 row.state = RowState::Pending;
                 row.not_before = not_before;
                 row.in_doubt_since = None;
@@ -429,20 +424,10 @@ impl Dispatcher {
         };
         match outcome {
             CreateOutcome::Created(customer) => {
-                let credentials = match &customer.user_credentials {
-                    Some(c) => match self.sealer.seal(&c.user_name, &c.password) {
-                        Ok(ciphertext) => Some(Sealed {
-                            user_name: c.user_name.clone(),
-                            ciphertext,
-                            recipient: self.sealer.recipient().to_string(),
-                        }),
-                        Err(error) => {
-                            tracing::error!(domain = %row.domain, "{error}; the credentials are lost");
-                            None
-                        }
-                    },
-                    None => None,
-                };
+                let credentials = customer.user_credentials.map(|c| NewCredentials {
+                    user_name: c.user_name,
+                    password: c.password,
+                });
                 tracing::debug!(domain = %row.domain, row = row.sheet_row, "created");
                 let settle = Settle::Created {
                     customer_id: customer.id,
@@ -717,6 +702,42 @@ impl Dispatcher {
         self.journal
             .exec(move |tx| ops::finish_attempt(tx, attempt_id, &end))
             .await
+    }
+}
+
+/// What a settle changes in the row the task holds, once the journal has it (the settle itself
+/// moves into the writer, credentials and all).
+enum Next {
+    Created,
+    Failed,
+    RetryWait {
+        not_before: DateTime<Utc>,
+        next_request_id: String,
+    },
+    InDoubt,
+    Pending {
+        not_before: Option<DateTime<Utc>>,
+    },
+}
+
+impl Next {
+    fn of(settle: &Settle) -> Next {
+        match settle {
+            Settle::Created { .. } => Next::Created,
+            Settle::Failed { .. } => Next::Failed,
+            Settle::RetryWait {
+                not_before,
+                next_request_id,
+                ..
+            } => Next::RetryWait {
+                not_before: *not_before,
+                next_request_id: next_request_id.clone(),
+            },
+            Settle::InDoubt { .. } => Next::InDoubt,
+            Settle::Pending { not_before } => Next::Pending {
+                not_before: *not_before,
+            },
+        }
     }
 }
 

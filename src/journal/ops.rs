@@ -2,8 +2,10 @@
 //! writer thread, see [`super::writer`]), and the read of the work queue.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
+use secrecy::SecretString;
 
+use super::writer::Batch;
 use super::{RowState, now, timestamp};
 
 /// A row the dispatcher still has to bring to a terminal state.
@@ -119,7 +121,7 @@ impl AttemptKind {
 /// Records an attempt before its request leaves. For a create, this is the write-ahead intent:
 /// the row becomes `in_flight` with the request id it is about to use.
 pub fn begin_attempt(
-    tx: &Transaction<'_>,
+    tx: &mut Batch<'_>,
     row_id: i64,
     run_id: i64,
     kind: AttemptKind,
@@ -148,8 +150,7 @@ pub fn begin_attempt(
         )?
         .execute(params![row_id, request_id, now])?;
     }
-    tx.prepare_cached("UPDATE runs SET requests = requests + 1 WHERE id = ?1")?
-        .execute([run_id])?;
+    tx.counters(run_id).requests += 1;
     Ok(attempt)
 }
 
@@ -163,7 +164,7 @@ pub struct AttemptEnd {
 }
 
 pub fn finish_attempt(
-    tx: &Transaction<'_>,
+    tx: &Batch<'_>,
     attempt_id: i64,
     end: &AttemptEnd,
 ) -> Result<(), rusqlite::Error> {
@@ -182,21 +183,21 @@ pub fn finish_attempt(
     Ok(())
 }
 
-/// The sealed credentials of a new customer.
-#[derive(Debug, Clone)]
-pub struct Sealed {
+/// A new customer's one-time credentials, as Partner Center returned them. They are sealed when
+/// the transaction that marks the row `created` commits (see [`Batch`]).
+#[derive(Debug)]
+pub struct NewCredentials {
     pub user_name: String,
-    pub ciphertext: Vec<u8>,
-    pub recipient: String,
+    pub password: SecretString,
 }
 
 /// Where a row goes next.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Settle {
     Created {
         customer_id: String,
         commerce_id: Option<String>,
-        credentials: Option<Sealed>,
+        credentials: Option<NewCredentials>,
     },
     Failed {
         code: Option<String>,
@@ -217,10 +218,10 @@ pub enum Settle {
 }
 
 pub fn settle_row(
-    tx: &Transaction<'_>,
+    tx: &mut Batch<'_>,
     row_id: i64,
     run_id: i64,
-    settle: &Settle,
+    settle: Settle,
 ) -> Result<(), rusqlite::Error> {
     let now = now();
     match settle {
@@ -229,13 +230,6 @@ pub fn settle_row(
             commerce_id,
             credentials,
         } => {
-            if let Some(sealed) = credentials {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO credentials (row_id, user_name, sealed, recipient, created)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![row_id, sealed.user_name, sealed.ciphertext, sealed.recipient, now])?;
-            }
             tx.prepare_cached(
                 "UPDATE rows SET state = 'created', customer_id = ?2, commerce_id = ?3,
                      credentials_lost = ?4, last_error_code = NULL, last_error_message = NULL,
@@ -249,8 +243,14 @@ pub fn settle_row(
                 credentials.is_none(),
                 now
             ])?;
-            tx.prepare_cached("UPDATE runs SET created = created + 1 WHERE id = ?1")?
-                .execute([run_id])?;
+            if let Some(NewCredentials {
+                user_name,
+                password,
+            }) = credentials
+            {
+                tx.stage_credentials(row_id, user_name, password);
+            }
+            tx.counters(run_id).created += 1;
         }
         Settle::Failed { code, message } => {
             tx.prepare_cached(
@@ -259,8 +259,7 @@ pub fn settle_row(
                  WHERE id = ?1",
             )?
             .execute(params![row_id, code, message, now])?;
-            tx.prepare_cached("UPDATE runs SET failed = failed + 1 WHERE id = ?1")?
-                .execute([run_id])?;
+            tx.counters(run_id).failed += 1;
         }
         Settle::RetryWait {
             not_before,
@@ -275,7 +274,7 @@ pub fn settle_row(
             )?
             .execute(params![
                 row_id,
-                timestamp(*not_before),
+                timestamp(not_before),
                 code,
                 message,
                 next_request_id,
@@ -302,17 +301,12 @@ pub fn settle_row(
     Ok(())
 }
 
-pub fn count_throttled(tx: &Transaction<'_>, run_id: i64) -> Result<(), rusqlite::Error> {
-    tx.prepare_cached("UPDATE runs SET throttled = throttled + 1 WHERE id = ?1")?
-        .execute([run_id])?;
+pub fn count_throttled(tx: &mut Batch<'_>, run_id: i64) -> Result<(), rusqlite::Error> {
+    tx.counters(run_id).throttled += 1;
     Ok(())
 }
 
-pub fn finish_run(
-    tx: &Transaction<'_>,
-    run_id: i64,
-    exit_code: i32,
-) -> Result<(), rusqlite::Error> {
+pub fn finish_run(tx: &Batch<'_>, run_id: i64, exit_code: i32) -> Result<(), rusqlite::Error> {
     tx.execute(
         "UPDATE runs SET finished = ?2, exit_code = ?3 WHERE id = ?1",
         params![run_id, now(), exit_code],

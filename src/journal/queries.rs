@@ -172,33 +172,73 @@ pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
         .collect()
 }
 
-/// A created customer and its sealed credentials (none when they were lost).
+/// A created customer and where its sealed credentials are (nowhere when they were lost).
 #[derive(Debug, Clone)]
 pub struct CredentialRow {
+    pub row_id: i64,
     pub domain: String,
     pub company_name: Option<String>,
     pub associated_partner_id: Option<String>,
     pub customer_id: Option<String>,
     pub user_name: Option<String>,
-    pub sealed: Option<Vec<u8>>,
+    pub sealed: Option<SealedAt>,
+}
+
+/// Where a customer's password is sealed.
+#[derive(Debug, Clone)]
+pub enum SealedAt {
+    /// In the age file of a batch (`credential_batches.id`), with the other customers of the
+    /// transaction that created it.
+    Batch(i64),
+    /// In an age file of its own (journals written before batches).
+    Own(Vec<u8>),
 }
 
 pub fn credentials(conn: &Connection) -> Result<Vec<CredentialRow>, rusqlite::Error> {
-    let mut statement = conn.prepare(
-        "SELECT r.domain, r.company_name, r.reseller, r.customer_id, c.user_name, c.sealed
+    // `status` and `export` do not migrate: a journal last worked by an older version has no
+    // batches yet.
+    let batch_column = if has_column(conn, "credentials", "batch_id")? {
+        "c.batch_id"
+    } else {
+        "NULL"
+    };
+    let mut statement = conn.prepare(&format!(
+        "SELECT r.id, r.domain, r.company_name, r.reseller, r.customer_id, c.user_name,
+                {batch_column}, c.sealed
          FROM rows r LEFT JOIN credentials c ON c.row_id = r.id
-         WHERE r.state = 'created' ORDER BY r.sheet_row, r.id",
-    )?;
+         WHERE r.state = 'created' ORDER BY r.sheet_row, r.id"
+    ))?;
     statement
         .query_map([], |r| {
+            let batch: Option<i64> = r.get(6)?;
+            let own: Option<Vec<u8>> = r.get(7)?;
             Ok(CredentialRow {
-                domain: r.get(0)?,
-                company_name: r.get(1)?,
-                associated_partner_id: r.get(2)?,
-                customer_id: r.get(3)?,
-                user_name: r.get(4)?,
-                sealed: r.get(5)?,
+                row_id: r.get(0)?,
+                domain: r.get(1)?,
+                company_name: r.get(2)?,
+                associated_partner_id: r.get(3)?,
+                customer_id: r.get(4)?,
+                user_name: r.get(5)?,
+                sealed: batch.map(SealedAt::Batch).or(own.map(SealedAt::Own)),
             })
         })?
         .collect()
+}
+
+/// The age file of a batch of credentials.
+pub fn credential_batch(conn: &Connection, batch_id: i64) -> Result<Vec<u8>, rusqlite::Error> {
+    conn.query_row(
+        "SELECT sealed FROM credential_batches WHERE id = ?1",
+        [batch_id],
+        |r| r.get(0),
+    )
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }

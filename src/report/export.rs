@@ -1,16 +1,18 @@
 //! `export`: the results file (CSV or XLSX, one line per sheet row, keyed by its number) and the
 //! credentials file (decrypted with the identity, mode 0600).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::Connection;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::credentials::Opener;
+use crate::credentials::{CredentialError, Opener};
 use crate::error::Error;
-use crate::journal::queries::{self, RESULT_COLUMNS, ResultRow};
+use crate::journal::queries::{self, RESULT_COLUMNS, ResultRow, SealedAt};
 
 fn cells(row: &ResultRow) -> [String; 13] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -90,17 +92,46 @@ pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Resu
     let rows = queries::credentials(conn)
         .map_err(|e| Error::usage(format!("cannot read the journal: {e}"), None))?;
     // Decrypt everything before writing anything: a wrong key leaves no half-written file.
+    let mut batches: HashMap<i64, HashMap<i64, (String, SecretString)>> = HashMap::new();
+    let wrong_key = |e: CredentialError| {
+        Error::usage(
+            e.to_string(),
+            Some("use the identity whose public key the run sealed to".into()),
+        )
+    };
     let mut lines = Vec::with_capacity(rows.len());
     for row in &rows {
         let (user, password) = match &row.sealed {
-            Some(sealed) => {
-                let (user, password) = opener.open(&row.domain, sealed).map_err(|e| {
-                    Error::usage(
-                        e.to_string(),
-                        Some("use the identity whose public key the run sealed to".into()),
-                    )
-                })?;
+            Some(SealedAt::Own(sealed)) => {
+                let (user, password) = opener.open(&row.domain, sealed).map_err(wrong_key)?;
                 (user, password.expose_secret().to_string())
+            }
+            Some(SealedAt::Batch(batch_id)) => {
+                let batch = match batches.entry(*batch_id) {
+                    Entry::Occupied(open) => open.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let sealed = queries::credential_batch(conn, *batch_id).map_err(|e| {
+                            Error::usage(format!("cannot read the journal: {e}"), None)
+                        })?;
+                        let context = format!("{} (credential batch {batch_id})", row.domain);
+                        slot.insert(opener.open_batch(&context, &sealed).map_err(wrong_key)?)
+                    }
+                };
+                match batch.get(&row.row_id) {
+                    Some((user, password)) => (user.clone(), password.expose_secret().to_string()),
+                    None => {
+                        return Err(Error::usage(
+                            format!(
+                                "the credentials of `{}` are missing from credential batch {batch_id}",
+                                row.domain
+                            ),
+                            Some(
+                                "the journal is damaged; `status` lists the customers created"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                }
             }
             None => (row.user_name.clone().unwrap_or_default(), String::new()),
         };
