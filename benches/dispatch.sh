@@ -14,7 +14,7 @@ trap 'kill ${EMULATOR_PID:-} 2>/dev/null; rm -rf "$work"' EXIT
 make_sheet "$work/sheet.csv" "$rows" dispatchbench
 start_emulator "$work" --rate-limit off
 cd "$work"
-"$BIN" run sheet.csv --journal job.sqlite --rate-limit off --no-progress | tail -1
+"$BIN" run sheet.csv --journal job.sqlite --rate-limit off --no-progress ${EXTRA:-} | tail -1
 
 curl -s "$BASE/_emulator/log" > log.json
 python3 - log.json "$rows" <<'PY'

@@ -259,11 +259,10 @@ fn dispatch(
         },
     ));
     let correlation_id = uuid::Uuid::new_v4().to_string();
-    let pc = Arc::new(PartnerCenter::new(
-        http,
-        &connection.api_url,
-        correlation_id,
-    ));
+    let pc = Arc::new(
+        PartnerCenter::new(http, &connection.api_url, correlation_id)
+            .map_err(|message| Error::usage(message, None))?,
+    );
     let total = queued;
     let stop = StopSignal::default();
     let dispatcher = Arc::new(Dispatcher::new(

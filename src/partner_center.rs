@@ -9,11 +9,12 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::model::{ApiError, Collection, Customer};
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// What became of a create.
 #[derive(Debug)]
@@ -51,17 +52,37 @@ pub enum Lookup<T> {
 pub struct PartnerCenter {
     http: reqwest::Client,
     base: String,
+    /// Parsed once: every create goes to it.
+    customers_url: reqwest::Url,
     correlation_id: String,
+    /// Header values that are the same on every request, validated once.
+    correlation_header: HeaderValue,
+    application_header: HeaderValue,
 }
 
 impl PartnerCenter {
     /// `base` is the API base without `/v1`.
-    pub fn new(http: reqwest::Client, base: &str, correlation_id: String) -> PartnerCenter {
-        PartnerCenter {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        correlation_id: String,
+    ) -> Result<PartnerCenter, String> {
+        let base = base.trim_end_matches('/').to_string();
+        let customers_url = reqwest::Url::parse(&format!("{base}/v1/customers"))
+            .map_err(|e| format!("`{base}` is not a usable API URL: {e}"))?;
+        let correlation_header = HeaderValue::from_str(&correlation_id)
+            .map_err(|_| format!("`{correlation_id}` cannot be a correlation id"))?;
+        Ok(PartnerCenter {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            base,
+            customers_url,
             correlation_id,
-        }
+            correlation_header,
+            application_header: HeaderValue::from_static(concat!(
+                "csp-onboard/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        })
     }
 
     pub fn correlation_id(&self) -> &str {
@@ -71,20 +92,20 @@ impl PartnerCenter {
     fn request(
         &self,
         method: reqwest::Method,
-        path: &str,
+        url: impl reqwest::IntoUrl,
         token: &SecretString,
         request_id: &str,
     ) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, url)
             .bearer_auth(token.expose_secret())
-            .header("Accept", "application/json")
+            .header(ACCEPT, JSON)
             .header("MS-RequestId", request_id)
-            .header("MS-CorrelationId", &self.correlation_id)
-            .header("X-Locale", "en-US")
+            .header("MS-CorrelationId", self.correlation_header.clone())
+            .header("X-Locale", HeaderValue::from_static("en-US"))
             .header(
                 "MS-PartnerCenter-Application",
-                format!("csp-onboard/{VERSION}"),
+                self.application_header.clone(),
             )
     }
 
@@ -95,8 +116,13 @@ impl PartnerCenter {
         token: &SecretString,
     ) -> CreateOutcome {
         let sent = self
-            .request(reqwest::Method::POST, "/v1/customers", token, request_id)
-            .header("Content-Type", "application/json")
+            .request(
+                reqwest::Method::POST,
+                self.customers_url.clone(),
+                token,
+                request_id,
+            )
+            .header(CONTENT_TYPE, JSON)
             .body(body.to_string())
             .send()
             .await;
@@ -166,7 +192,12 @@ impl PartnerCenter {
     ) -> Lookup<bool> {
         let path = format!("/v1/domains/{domain}");
         match self
-            .request(reqwest::Method::HEAD, &path, token, request_id)
+            .request(
+                reqwest::Method::HEAD,
+                format!("{}{path}", self.base),
+                token,
+                request_id,
+            )
             .send()
             .await
         {
@@ -194,7 +225,12 @@ impl PartnerCenter {
             serde_json::json!({"Field": "Domain", "Value": domain, "Operator": "starts_with"})
                 .to_string();
         let response = self
-            .request(reqwest::Method::GET, "/v1/customers", token, request_id)
+            .request(
+                reqwest::Method::GET,
+                self.customers_url.clone(),
+                token,
+                request_id,
+            )
             .query(&[("size", "10"), ("filter", filter.as_str())])
             .send()
             .await;

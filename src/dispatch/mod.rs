@@ -284,7 +284,7 @@ impl Dispatcher {
         let (row_id, run_id) = (row.id, self.run_id);
         let next = Next::of(&settle);
         self.journal
-            .exec(move |tx| {
+            .exec_settle(move |tx| {
                 if let Some((attempt_id, end)) = &attempt {
                     ops::finish_attempt(tx, *attempt_id, end)?;
                 }
@@ -352,7 +352,7 @@ impl Dispatcher {
             );
             return Ok(false);
         }
-        let Ok(_slot) = slots.acquire().await else {
+        let Ok(slot) = slots.acquire().await else {
             return Ok(false);
         };
         if self.stop.is_set() {
@@ -400,6 +400,8 @@ impl Dispatcher {
             .create_customer(&row.body, &row.request_id, &token)
             .await;
         let latency_ms = started.elapsed().as_millis() as u64;
+        // The request is over: recording its outcome need not keep another one from leaving.
+        drop(slot);
         if !matches!(outcome, CreateOutcome::Unauthorized) {
             row.auth_retry = false;
         }

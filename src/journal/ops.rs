@@ -230,26 +230,21 @@ pub fn settle_row(
             commerce_id,
             credentials,
         } => {
+            let lost = credentials.is_none();
+            let batch = match credentials {
+                Some(NewCredentials {
+                    user_name,
+                    password,
+                }) => Some(tx.stage_credentials(row_id, user_name, password)?),
+                None => None,
+            };
             tx.prepare_cached(
                 "UPDATE rows SET state = 'created', customer_id = ?2, commerce_id = ?3,
-                     credentials_lost = ?4, last_error_code = NULL, last_error_message = NULL,
-                     not_before = NULL, updated_at = ?5
+                     credentials_lost = ?4, credential_batch = ?5, last_error_code = NULL,
+                     last_error_message = NULL, not_before = NULL, updated_at = ?6
                  WHERE id = ?1",
             )?
-            .execute(params![
-                row_id,
-                customer_id,
-                commerce_id,
-                credentials.is_none(),
-                now
-            ])?;
-            if let Some(NewCredentials {
-                user_name,
-                password,
-            }) = credentials
-            {
-                tx.stage_credentials(row_id, user_name, password);
-            }
+            .execute(params![row_id, customer_id, commerce_id, lost, batch, now])?;
             tx.counters(run_id).created += 1;
         }
         Settle::Failed { code, message } => {

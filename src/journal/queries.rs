@@ -197,8 +197,8 @@ pub enum SealedAt {
 pub fn credentials(conn: &Connection) -> Result<Vec<CredentialRow>, rusqlite::Error> {
     // `status` and `export` do not migrate: a journal last worked by an older version has no
     // batches yet.
-    let batch_column = if has_column(conn, "credentials", "batch_id")? {
-        "c.batch_id"
+    let batch_column = if has_column(conn, "rows", "credential_batch")? {
+        "r.credential_batch"
     } else {
         "NULL"
     };

@@ -12,8 +12,9 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Transaction, params};
 use secrecy::SecretString;
@@ -23,13 +24,32 @@ use super::{Journal, JournalError, now};
 use crate::credentials::{Sealer, Unsealed};
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut Batch<'_>) -> Completion + Send>;
 
+struct Job {
+    urgency: Urgency,
+    run: Box<dyn FnOnce(&mut Batch<'_>) -> Completion + Send>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    /// Something waits on this commit (a request that may leave only once its intent is durable).
+    Now,
+    /// An outcome being recorded: may wait for a bigger transaction.
+    CanWait,
+}
+
+/// At most this many operations per transaction.
 const MAX_BATCH: usize = 512;
+/// Outcomes held back for a bigger transaction are committed once this many have gathered...
+const SETTLE_BATCH: usize = 256;
+/// ...or the oldest has waited this long.
+pub const SETTLE_WAIT: Duration = Duration::from_millis(20);
 
 /// One transaction of the writer, with the work staged for its commit.
 pub struct Batch<'c> {
     tx: Transaction<'c>,
+    /// The `credential_batches` row this transaction's credentials go to, once one is staged.
+    credential_batch: Option<i64>,
     credentials: Vec<Unsealed>,
     counters: HashMap<i64, RunCounters>,
 }
@@ -44,13 +64,35 @@ pub struct RunCounters {
 }
 
 impl<'c> Batch<'c> {
-    /// `row_id`'s credentials are sealed and stored when this transaction commits.
-    pub fn stage_credentials(&mut self, row_id: i64, user_name: String, password: SecretString) {
+    /// `row_id`'s credentials are sealed and stored when this transaction commits, in the
+    /// `credential_batches` row whose id this returns.
+    pub fn stage_credentials(
+        &mut self,
+        row_id: i64,
+        user_name: String,
+        password: SecretString,
+    ) -> rusqlite::Result<i64> {
+        let batch_id = match self.credential_batch {
+            Some(id) => id,
+            None => {
+                // A placeholder, filled in by `commit`: the rows need the id before then.
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO credential_batches (sealed, recipient, created)
+                         VALUES (x'', '', ?1)",
+                    )?
+                    .execute([now()])?;
+                let id = self.tx.last_insert_rowid();
+                self.credential_batch = Some(id);
+                id
+            }
+        };
         self.credentials.push(Unsealed {
             row_id,
             user_name,
             password,
         });
+        Ok(batch_id)
     }
 
     /// The counters of `run_id` that this transaction moves.
@@ -60,9 +102,9 @@ impl<'c> Batch<'c> {
 
     /// Seals the staged credentials and bumps the counters, then commits.
     fn commit(mut self, sealer: Option<&Sealer>) -> rusqlite::Result<()> {
-        if !self.credentials.is_empty() {
+        if let Some(batch_id) = self.credential_batch {
             let staged = std::mem::take(&mut self.credentials);
-            store_credentials(&self.tx, sealer, staged)?;
+            store_credentials(&self.tx, sealer, batch_id, staged)?;
         }
         for (run_id, c) in std::mem::take(&mut self.counters) {
             self.tx
@@ -91,16 +133,22 @@ impl<'c> Deref for Batch<'c> {
     }
 }
 
-/// One age file for all the credentials of a transaction; a row of `credentials` per customer
-/// pointing into it. If sealing fails (it cannot with a valid recipient, but nothing here may
-/// write a password in the clear), the rows are flagged `credentials_lost` instead.
+/// Seals all the credentials of a transaction into its batch. If sealing fails (it cannot with a
+/// valid recipient, but nothing here may write a password in the clear), the rows are flagged
+/// `credentials_lost` instead.
 fn store_credentials(
     tx: &Transaction<'_>,
     sealer: Option<&Sealer>,
+    batch_id: i64,
     staged: Vec<Unsealed>,
 ) -> rusqlite::Result<()> {
-    let sealed = match sealer.map(|s| s.seal_batch(&staged)) {
-        Some(Ok(sealed)) => sealed,
+    match sealer.map(|s| s.seal_batch(&staged)) {
+        Some(Ok(sealed)) => {
+            tx.prepare_cached(
+                "UPDATE credential_batches SET sealed = ?2, recipient = ?3 WHERE id = ?1",
+            )?
+            .execute(params![batch_id, sealed.ciphertext, sealed.recipient])?;
+        }
         failed => {
             let why = match failed {
                 Some(Err(e)) => e.to_string(),
@@ -110,31 +158,14 @@ fn store_credentials(
                 "{why}; the credentials of {} customer(s) are lost",
                 staged.len()
             );
-            let mut lost =
-                tx.prepare_cached("UPDATE rows SET credentials_lost = 1 WHERE id = ?1")?;
+            let mut lost = tx.prepare_cached(
+                "UPDATE rows SET credentials_lost = 1, credential_batch = NULL WHERE id = ?1",
+            )?;
             for credential in &staged {
                 lost.execute([credential.row_id])?;
             }
-            return Ok(());
+            tx.execute("DELETE FROM credential_batches WHERE id = ?1", [batch_id])?;
         }
-    };
-    let created = now();
-    tx.prepare_cached(
-        "INSERT INTO credential_batches (sealed, recipient, created) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![sealed.ciphertext, sealed.recipient, created])?;
-    let batch_id = tx.last_insert_rowid();
-    let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO credentials (row_id, user_name, batch_id, created)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for credential in &staged {
-        insert.execute(params![
-            credential.row_id,
-            credential.user_name,
-            batch_id,
-            created
-        ])?;
     }
     Ok(())
 }
@@ -166,8 +197,28 @@ impl JournalWriter {
         T: Send + 'static,
         F: FnOnce(&mut Batch<'_>) -> Result<T, rusqlite::Error> + Send + 'static,
     {
+        self.submit(Urgency::Now, op).await
+    }
+
+    /// Like [`exec`](Self::exec), for recording the outcome of a request: nothing waits to be sent
+    /// on it, so when the journal is busy it may ride in a later, bigger transaction (at most
+    /// [`SETTLE_WAIT`] later) — at full speed that is what makes sealing one age file per
+    /// transaction cheap. An idle writer commits it at once.
+    pub async fn exec_settle<T, F>(&self, op: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Batch<'_>) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        self.submit(Urgency::CanWait, op).await
+    }
+
+    async fn submit<T, F>(&self, urgency: Urgency, op: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Batch<'_>) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |batch| {
+        let run: Box<dyn FnOnce(&mut Batch<'_>) -> Completion + Send> = Box::new(move |batch| {
             let result = op(batch);
             Box::new(move |committed: Result<(), String>| {
                 let outcome = match (committed, result) {
@@ -181,7 +232,7 @@ impl JournalWriter {
         self.jobs
             .as_ref()
             .ok_or_else(|| JournalError::WriterGone("closed".into()))?
-            .send(job)
+            .send(Job { urgency, run })
             .map_err(|_| JournalError::WriterGone("the writer thread ended".into()))?;
         answer
             .await
@@ -204,34 +255,89 @@ impl Drop for JournalWriter {
     }
 }
 
+/// Commits urgent operations as soon as they arrive, together with whatever else has queued up;
+/// outcomes that can wait are held back until enough have gathered, the oldest has waited
+/// [`SETTLE_WAIT`], or nothing urgent is left (an idle writer never sits on them).
 fn write_loop(mut journal: Journal, sealer: Option<Sealer>, queue: mpsc::Receiver<Job>) -> Journal {
-    while let Ok(first) = queue.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+    let mut held: Vec<Job> = Vec::new();
+    let mut oldest_held = Instant::now();
+    let mut open = true;
+    while open || !held.is_empty() {
+        let mut urgent = Vec::new();
+        let first = if !open {
+            None
+        } else if held.is_empty() {
+            let job = queue.recv().ok();
+            open = job.is_some();
+            job
+        } else {
+            let due = (oldest_held + SETTLE_WAIT).saturating_duration_since(Instant::now());
+            match queue.recv_timeout(due) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    None
+                }
             }
+        };
+        let mut next = first;
+        while let Some(job) = next {
+            match job.urgency {
+                Urgency::Now => urgent.push(job),
+                Urgency::CanWait => {
+                    if held.is_empty() {
+                        oldest_held = Instant::now();
+                    }
+                    held.push(job);
+                }
+            }
+            if urgent.len() + held.len() >= MAX_BATCH {
+                break;
+            }
+            next = match queue.try_recv() {
+                Ok(job) => Some(job),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    None
+                }
+            };
         }
-        let tx = match journal.conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => {
-                // Never run: dropping the jobs reports the failure without touching the database.
-                drop(jobs);
-                tracing::error!("journal: cannot begin a transaction: {e}");
-                continue;
-            }
-        };
-        let mut batch = Batch {
-            tx,
-            credentials: Vec::new(),
-            counters: HashMap::new(),
-        };
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&mut batch)).collect();
-        let committed = batch.commit(sealer.as_ref()).map_err(|e| e.to_string());
-        for completion in completions {
-            completion(committed.clone());
+        let release_held = !open
+            || urgent.is_empty()
+            || held.len() >= SETTLE_BATCH
+            || oldest_held.elapsed() >= SETTLE_WAIT;
+        if release_held {
+            urgent.append(&mut held);
+        }
+        if !urgent.is_empty() {
+            commit_jobs(&mut journal, sealer.as_ref(), urgent);
         }
     }
     journal
+}
+
+/// Runs `jobs` in one transaction and tells each how the commit went.
+fn commit_jobs(journal: &mut Journal, sealer: Option<&Sealer>, jobs: Vec<Job>) {
+    let tx = match journal.conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Never run: dropping the jobs reports the failure without touching the database.
+            drop(jobs);
+            tracing::error!("journal: cannot begin a transaction: {e}");
+            return;
+        }
+    };
+    let mut batch = Batch {
+        tx,
+        credential_batch: None,
+        credentials: Vec::new(),
+        counters: HashMap::new(),
+    };
+    let completions: Vec<Completion> = jobs.into_iter().map(|job| (job.run)(&mut batch)).collect();
+    let committed = batch.commit(sealer).map_err(|e| e.to_string());
+    for completion in completions {
+        completion(committed.clone());
+    }
 }
