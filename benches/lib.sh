@@ -27,6 +27,7 @@ start_emulator() {
     EMULATOR_PID=$!
     for _ in $(seq 50); do grep -q "refresh token" "$work/emu.out" && break; sleep 0.1; done
     BASE="http://127.0.0.1:$port"
+    rm -f "$work/key.txt"
     "$BIN" keygen --out "$work/key.txt" > "$work/recipient" 2>/dev/null
     export CSP_ONBOARD_API_URL=$BASE CSP_ONBOARD_AUTHORITY_URL=$BASE CSP_ONBOARD_CLIENT_ID=bench
     CSP_ONBOARD_TENANT_ID=$(sed -n 's/^partner tenant: //p' "$work/emu.out")
@@ -34,4 +35,62 @@ start_emulator() {
     CSP_ONBOARD_RECIPIENT=$(cat "$work/recipient")
     export CSP_ONBOARD_TENANT_ID CSP_ONBOARD_REFRESH_TOKEN CSP_ONBOARD_RECIPIENT
     export CSP_ONBOARD_TOKEN_CACHE=$work/tokens.json XDG_CONFIG_HOME=$work
+}
+
+# stop_emulator: stops the emulator start_emulator started.
+stop_emulator() {
+    kill "${EMULATOR_PID:-}" 2>/dev/null || true
+    wait "${EMULATOR_PID:-}" 2>/dev/null || true
+    EMULATOR_PID=
+}
+
+# wrk_creates WORKDIR SECONDS CONNECTIONS: the successful creates per second wrk gets from a fresh
+# emulator (throttling and latency off). Every request creates a new domain, so the figure counts
+# real 201s, not fast "domain taken" errors: it is read from the emulator's customer list afterwards.
+wrk_creates() {
+    local work=$1 seconds=$2 connections=$3
+    command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+    start_emulator "$work" --rate-limit off
+    local token
+    token=$(curl -s -X POST "$BASE/$CSP_ONBOARD_TENANT_ID/oauth2/v2.0/token" \
+        -d grant_type=refresh_token -d client_id=bench -d "refresh_token=$CSP_ONBOARD_REFRESH_TOKEN" \
+        --data-urlencode "scope=https://api.partnercenter.microsoft.com/user_impersonation offline_access" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    cat > "$work/creates.lua" <<LUA
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+function request()
+  counter = counter + 1
+  local body = string.format('{"companyProfile":{"domain":"wrk%dn%d.onmicrosoft.com"},"billingProfile":{"email":"a@b.com","culture":"en-US","language":"en","companyName":"Bench","defaultAddress":{"firstName":"A","lastName":"B","addressLine1":"1 Way","city":"Redmond","state":"WA","postalCode":"98052","country":"US"}},"associatedPartnerId":"5d1e7a90-3b2c-4f6e-9a81-1c2d3e4f5a01"}', thread_id, counter)
+  return wrk.format("POST", "/v1/customers", {["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json", ["MS-RequestId"] = string.format("%d-%d", thread_id, counter)}, body)
+end
+LUA
+    wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/creates.lua" "$BASE" > "$work/wrk.out"
+    local created
+    created=$(curl -s "$BASE/_emulator/customers" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["customers"]))')
+    stop_emulator
+    python3 -c "print(round($created / $seconds))"
+}
+
+# dispatch_creates WORKDIR SHEET [RUN FLAGS...]: creates per second of `csp-onboard run
+# --rate-limit off` with SHEET against a fresh emulator (throttling and latency off), from the
+# emulator's log: first to last create. Journal durable, credentials sealed.
+dispatch_creates() {
+    local work=$1 sheet=$2; shift 2
+    start_emulator "$work" --rate-limit off
+    rm -f "$work"/job.sqlite*
+    (cd "$work" && "$BIN" run "$sheet" --journal job.sqlite --rate-limit off --no-progress "$@" > run.out 2> run.err) \
+        || { cat "$work/run.err" >&2; return 1; }
+    curl -s "$BASE/_emulator/log" > "$work/log.json"
+    stop_emulator
+    python3 - "$work/log.json" <<'PY'
+import json, sys
+log = json.load(open(sys.argv[1]))
+creates = sorted(e["t"] for e in log if e["path"] == "/v1/customers" and e["status"] == 201)
+print(round((len(creates) - 1) / (creates[-1] - creates[0])))
+PY
 }

@@ -169,7 +169,7 @@ impl Journal {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sqlite)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 16384;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -65536;",
         )
         .map_err(sqlite)?;
         if access != Access::Read {
