@@ -173,12 +173,10 @@ impl Journal {
         )
         .map_err(sqlite)?;
         if access != Access::Read {
-            embedded::migrations::runner()
-                .run(&mut conn)
-                .map_err(|e| JournalError::Migration {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
+            migrate(&mut conn).map_err(|message| JournalError::Migration {
+                path: path.to_path_buf(),
+                message,
+            })?;
         }
         Ok(Journal {
             path: path.to_path_buf(),
@@ -256,6 +254,34 @@ impl Journal {
     }
 }
 
+/// Brings the schema up to date. Foreign keys are off while migrations run, as SQLite's procedure
+/// for rebuilding a table asks (a migration may drop and recreate a table others refer to); they
+/// are checked after a migration ran.
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF;")
+        .map_err(|e| e.to_string())?;
+    let migrated = embedded::migrations::runner()
+        .run(conn)
+        .map(|report| !report.applied_migrations().is_empty())
+        .map_err(|e| e.to_string());
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(|e| e.to_string())?;
+    if !migrated? {
+        return Ok(());
+    }
+    let broken: i64 = conn
+        .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| e.to_string())?;
+    if broken > 0 {
+        return Err(format!(
+            "{broken} reference(s) between its tables are broken"
+        ));
+    }
+    Ok(())
+}
+
 /// Now, as the journal writes times: RFC 3339, UTC, milliseconds.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -263,4 +289,113 @@ pub fn now() -> String {
 
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::credentials::{generate_identity, write_private_file};
+
+    /// A journal as version 1 wrote it: one created customer with its own age file, one pending
+    /// row with an attempt and one invalid row with its error.
+    fn version_1_journal(path: &Path, recipient: &str) {
+        let mut conn = Connection::open(path).unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(1))
+            .run(&mut conn)
+            .unwrap();
+        let recipient = age::x25519::Recipient::from_str(recipient).unwrap();
+        let sealed = age::encrypt(
+            &recipient,
+            br#"{"userName":"admin@old.onmicrosoft.com","password":"V1-secret!pass"}"#,
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (id, started, command, options) VALUES (1, 't', 'run', '{}');
+             INSERT INTO rows (id, domain, sheet_row, import_run, content_hash, request_body, state,
+                               customer_id, created_at, updated_at)
+                 VALUES (1, 'old.onmicrosoft.com', 2, 1, 'h1', '{}', 'created', 'c-1', 't', 't'),
+                        (2, 'next.onmicrosoft.com', 3, 1, 'h2', '{}', 'pending', NULL, 't', 't'),
+                        (3, NULL, 4, 1, 'h3', NULL, 'invalid', NULL, 't', 't');
+             INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started)
+                 VALUES (2, 1, 'create', 'r-1', 'c', 't');
+             INSERT INTO row_errors (row_id, col, field, value, message)
+                 VALUES (3, 'Domain', 'domain', '', 'a domain is required');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO credentials (row_id, user_name, sealed, recipient, created)
+             VALUES (1, 'admin@old.onmicrosoft.com', ?1, 'age1', 't')",
+            [sealed],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_journal_keeps_its_rows_and_credentials_through_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, recipient) = generate_identity();
+        let key = dir.path().join("key.txt");
+        write_private_file(&key, identity.expose_secret().as_bytes()).unwrap();
+        let path = dir.path().join("old.journal.sqlite");
+        version_1_journal(&path, &recipient);
+
+        // `export` reads an old journal as it is (readers never migrate)...
+        let before = Journal::open(&path, Access::Read).unwrap();
+        let legacy = queries::credentials(&before.conn).unwrap();
+        assert_eq!(legacy.len(), 1);
+        assert!(matches!(legacy[0].sealed, Some(queries::SealedAt::Own(_))));
+        drop(before);
+
+        // ...and `run`/`resume` bring it up to date.
+        let journal = Journal::open(&path, Access::Work).unwrap();
+        let states: Vec<(i64, String)> = journal
+            .conn
+            .prepare("SELECT id, state FROM rows ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            states,
+            [
+                (1, "created".to_string()),
+                (2, "pending".to_string()),
+                (3, "invalid".to_string())
+            ]
+        );
+        let attempts: i64 = journal
+            .conn
+            .query_row("SELECT COUNT(*) FROM attempts WHERE row_id = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(attempts, 1);
+        let broken: i64 = journal
+            .conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+        let refused = journal
+            .conn
+            .execute("UPDATE rows SET state = 'done' WHERE id = 2", []);
+        assert!(refused.is_err(), "the state CHECK survives the migration");
+
+        let out = dir.path().join("credentials.csv");
+        let written = crate::report::export::write_credentials(&journal.conn, &key, &out).unwrap();
+        assert_eq!(written, 1);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("old.onmicrosoft.com"), "{text}");
+        assert!(
+            text.contains("admin@old.onmicrosoft.com,V1-secret!pass"),
+            "{text}"
+        );
+    }
 }
