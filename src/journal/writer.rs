@@ -341,3 +341,131 @@ fn commit_jobs(journal: &mut Journal, sealer: Option<&Sealer>, jobs: Vec<Job>) {
         completion(committed.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::credentials::{Opener, generate_identity, write_private_file};
+    use crate::journal::Access;
+    use crate::journal::ops::{NewCredentials, Settle, settle_row};
+
+    fn journal_with_rows(dir: &std::path::Path, rows: i64) -> Journal {
+        let journal = Journal::open(&dir.join("j.sqlite"), Access::CreateAndWork).unwrap();
+        journal
+            .conn
+            .execute_batch(
+                "INSERT INTO runs (id, started, command, options) VALUES (1, 't', 'run', '{}')",
+            )
+            .unwrap();
+        for id in 1..=rows {
+            journal
+                .conn
+                .execute(
+                    "INSERT INTO rows (id, domain, sheet_row, import_run, content_hash, request_body,
+                                       state, created_at, updated_at)
+                     VALUES (?1, ?2, ?1 + 1, 1, 'h', '{}', 'in_flight', 't', 't')",
+                    params![id, format!("d{id}.onmicrosoft.com")],
+                )
+                .unwrap();
+        }
+        journal
+    }
+
+    fn created(id: i64) -> Settle {
+        Settle::Created {
+            customer_id: format!("tenant-{id}"),
+            commerce_id: None,
+            credentials: Some(NewCredentials {
+                user_name: format!("admin@d{id}.onmicrosoft.com"),
+                password: SecretString::from(format!("Pass-{id}-!secret")),
+            }),
+        }
+    }
+
+    #[test]
+    fn settles_in_one_transaction_share_one_sealed_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, recipient) = generate_identity();
+        let key = dir.path().join("key.txt");
+        write_private_file(&key, identity.expose_secret().as_bytes()).unwrap();
+        let journal = journal_with_rows(dir.path(), 3);
+        let writer = JournalWriter::start(journal, Some(Sealer::new(&recipient).unwrap())).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(writer.exec(|tx| {
+                for id in 1..=3 {
+                    settle_row(tx, id, 1, created(id))?;
+                }
+                Ok(())
+            }))
+            .unwrap();
+        let journal = writer.finish().unwrap();
+
+        let (batches, pointing, created_count): (i64, i64, i64) = journal
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM credential_batches),
+                        (SELECT COUNT(DISTINCT credential_batch) FROM rows),
+                        (SELECT created FROM runs WHERE id = 1)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((batches, pointing, created_count), (1, 1, 3));
+        let sealed: Vec<u8> = journal
+            .conn
+            .query_row("SELECT sealed FROM credential_batches", [], |r| r.get(0))
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&sealed).contains("secret"));
+        let opened = Opener::from_file(&key)
+            .unwrap()
+            .open_batch("test", &sealed)
+            .unwrap();
+        assert_eq!(opened.len(), 3);
+        assert_eq!(opened[&2].0, "admin@d2.onmicrosoft.com");
+        assert_eq!(opened[&3].1.expose_secret(), "Pass-3-!secret");
+    }
+
+    #[test]
+    fn an_outcome_that_can_wait_is_committed_before_it_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, recipient) = generate_identity();
+        let journal = journal_with_rows(dir.path(), 2);
+        let path = journal.path().to_path_buf();
+        let writer = JournalWriter::start(journal, Some(Sealer::new(&recipient).unwrap())).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(writer.exec_settle(|tx| settle_row(tx, 1, 1, created(1))))
+            .unwrap();
+        // Acknowledged means committed: another connection sees it.
+        let reader = Journal::open(&path, Access::Read).unwrap();
+        let state = |id: i64| -> String {
+            reader
+                .conn
+                .query_row("SELECT state FROM rows WHERE id = ?1", [id], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(state(1), "created");
+
+        // Sent together with urgent work, it may be held back for a bigger transaction; either way
+        // it is committed by the time it is acknowledged, and nothing is left when the writer stops.
+        let (held, urgent) = runtime.block_on(async {
+            futures::join!(
+                writer.exec_settle(|tx| settle_row(tx, 2, 1, created(2))),
+                writer.exec(
+                    |tx| tx.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0))
+                )
+            )
+        });
+        held.unwrap();
+        assert_eq!(urgent.unwrap(), 2);
+        assert_eq!(state(2), "created");
+        writer.finish().unwrap();
+    }
+}
