@@ -31,6 +31,8 @@ import statistics, sys
 ours = [int(x) for x in sys.argv[1].split()]
 theirs = [int(x) for x in sys.argv[2].split()]
 a, b = statistics.median(ours), statistics.median(theirs)
+shares = sorted(100 * o / t for o, t in zip(ours, theirs))
 print(f"median: csp-onboard {a:.0f} creates/s ({sys.argv[3]} rows, journal durable, credentials sealed), "
       f"wrk {b:.0f} creates/s: {100 * a / b:.0f}% (target >= 50%)")
+print(f"round by round: {', '.join(f'{s:.0f}%' for s in shares)}; median {statistics.median(shares):.0f}%")
 PY
