@@ -8,8 +8,13 @@
 -- 2. The state CHECK is spelled as comparisons: SQLite evaluates `state IN (<7 values>)` by building
 --    a temporary index on every insert and on every update of `state` — most of what a state
 --    change cost.
--- 3. No index on `state`: every state change paid for it, while the queries that filter on state run
+-- 3. A create's attempt row is written once, with its outcome; until then its intent is the row's
+--    `in_flight` state. Recovery records an interrupted attempt for each `in_flight` row, under the
+--    run that sent it, whose correlation id is now kept.
+-- 4. No index on `state`: every state change paid for it, while the queries that filter on state run
 --    once per command and scan the table instead (a quarter of a second for a million rows).
+
+ALTER TABLE runs ADD COLUMN correlation_id TEXT;   -- the MS-CorrelationId of its requests
 
 CREATE TABLE credential_batches (
     id         INTEGER PRIMARY KEY,

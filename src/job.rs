@@ -96,7 +96,7 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
         )?),
         None => None,
     };
-    let recovered = journal.recover_in_flight()?;
+    let recovered = journal.recover_in_flight(run_id)?;
     if recovered > 0 {
         eprintln!(
             "{recovered} row(s) were in flight when the last run stopped: reconciling them first"
@@ -259,6 +259,9 @@ fn dispatch(
         },
     ));
     let correlation_id = uuid::Uuid::new_v4().to_string();
+    let runtime = runtime()?;
+    let recorded = correlation_id.clone();
+    runtime.block_on(writer.exec(move |tx| ops::set_correlation_id(tx, run_id, &recorded)))?;
     let pc = Arc::new(
         PartnerCenter::new(http, &connection.api_url, correlation_id)
             .map_err(|message| Error::usage(message, None))?,
@@ -274,7 +277,6 @@ fn dispatch(
         run_id,
         stop.clone(),
     ));
-    let runtime = runtime()?;
     let show_progress = settings.progress && std::io::stderr().is_terminal();
     let rate = settings.rate;
     let result = runtime.block_on(async move {

@@ -108,6 +108,22 @@ fn a_mixed_sheet_creates_every_valid_row_once_and_never_sends_an_invalid_one() {
     assert_eq!(status["rows"]["invalid"], 4);
     assert_eq!(status["by_reseller"][LITWARE]["created"], 1);
     assert_eq!(status["runs"][0]["requests"], 3);
+
+    // Each create left one attempt in the journal: its outcome, under the run's correlation id.
+    let attempts = job.create_attempts();
+    for domain in ["mixedgood1", "mixedgood3", "mixedgood7"] {
+        let (counter, recorded) = &attempts[&format!("{domain}.onmicrosoft.com")];
+        assert_eq!(*counter, 1);
+        assert_eq!(recorded.len(), 1, "{domain}: {recorded:?}");
+        assert_eq!(recorded[0].outcome.as_deref(), Some("created"));
+        assert_eq!(recorded[0].http_status, Some(201));
+        assert!(recorded[0].finished);
+        assert_eq!(recorded[0].correlation_id, recorded[0].run_correlation_id);
+    }
+    assert!(
+        attempts["mixedgood6.onmicrosoft.com"].1.is_empty(),
+        "invalid rows are never sent"
+    );
 }
 
 #[test]

@@ -55,9 +55,37 @@ fn assert_all_created_once(job: &Job, rows: &[Customer]) {
         }
         assert_eq!(line["customer_id"], issued.id);
     }
+    assert_every_attempt_recorded(job);
 }
 
-fn crash_and_resume(seed: u64, kill_after: usize, replay: bool) {
+/// Each intent a row committed left exactly one create attempt in the journal — recorded with its
+/// outcome, or as interrupted when the process died with it in flight — under its run's
+/// correlation id.
+fn assert_every_attempt_recorded(job: &Job) {
+    for (domain, (counter, attempts)) in job.create_attempts() {
+        assert_eq!(attempts.len() as i64, counter, "{domain}: {attempts:?}");
+        for attempt in &attempts {
+            let outcome = attempt.outcome.as_deref().unwrap_or("");
+            assert!(
+                attempt.finished || outcome == "interrupted",
+                "{domain}: {attempt:?}"
+            );
+            assert_eq!(
+                attempt.correlation_id, attempt.run_correlation_id,
+                "{domain}"
+            );
+            assert!(!attempt.correlation_id.is_empty(), "{domain}");
+        }
+        let created = attempts
+            .iter()
+            .filter(|a| a.http_status == Some(201))
+            .count();
+        assert!(created <= 1, "{domain}: {attempts:?}");
+    }
+}
+
+/// Returns how many rows were in flight when the process was killed.
+fn crash_and_resume(seed: u64, kill_after: usize, replay: bool) -> usize {
     let mut config = EmulatorConfig {
         seed,
         throttle: false,
@@ -100,20 +128,46 @@ fn crash_and_resume(seed: u64, kill_after: usize, replay: bool) {
         ran.stderr
     );
     assert_all_created_once(&job, &rows);
+    // The attempts the kill cut short are in the journal too, one per row that was in flight.
+    let in_flight: usize = ran
+        .stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(
+                " row(s) were in flight when the last run stopped: reconciling them first",
+            )
+        })
+        .map_or(0, |n| n.parse().unwrap());
+    let interrupted: usize = job
+        .create_attempts()
+        .values()
+        .map(|(_, attempts)| {
+            attempts
+                .iter()
+                .filter(|a| a.outcome.as_deref() == Some("interrupted"))
+                .count()
+        })
+        .sum();
+    assert_eq!(interrupted, in_flight, "{}", ran.stderr);
+    in_flight
 }
 
 #[test]
 fn sigkill_mid_run_then_resume_loses_and_duplicates_nothing() {
-    for (seed, kill_after) in [(1, 3), (2, 12), (3, 25)] {
-        crash_and_resume(seed, kill_after, false);
-    }
+    let cut_short: usize = [(1, 3), (2, 12), (3, 25)]
+        .into_iter()
+        .map(|(seed, kill_after)| crash_and_resume(seed, kill_after, false))
+        .sum();
+    assert!(cut_short > 0, "no kill caught a request in flight");
 }
 
 #[test]
 fn sigkill_mid_run_then_resume_with_request_id_replay() {
-    for (seed, kill_after) in [(4, 5), (5, 14), (6, 22)] {
-        crash_and_resume(seed, kill_after, true);
-    }
+    let cut_short: usize = [(4, 5), (5, 14), (6, 22)]
+        .into_iter()
+        .map(|(seed, kill_after)| crash_and_resume(seed, kill_after, true))
+        .sum();
+    assert!(cut_short > 0, "no kill caught a request in flight");
 }
 
 #[test]

@@ -31,7 +31,9 @@ use tokio::task::JoinSet;
 
 use crate::auth::TokenProvider;
 use crate::journal::import::new_request_id;
-use crate::journal::ops::{self, AttemptEnd, AttemptKind, NewCredentials, QueuedRow, Settle};
+use crate::journal::ops::{
+    self, AttemptEnd, AttemptKind, CreateAttempt, NewCredentials, QueuedRow, Settle,
+};
 use crate::journal::writer::JournalWriter;
 use crate::journal::{JournalError, RowState};
 use crate::partner_center::{CreateOutcome, Lookup, PartnerCenter};
@@ -278,15 +280,15 @@ impl Dispatcher {
     async fn settle(
         &self,
         row: &mut QueuedRow,
-        attempt: Option<(i64, AttemptEnd)>,
+        attempt: Option<CreateAttempt>,
         settle: Settle,
     ) -> Result<(), JournalError> {
         let (row_id, run_id) = (row.id, self.run_id);
         let next = Next::of(&settle);
         self.journal
             .exec_settle(move |tx| {
-                if let Some((attempt_id, end)) = &attempt {
-                    ops::finish_attempt(tx, *attempt_id, end)?;
+                if let Some(attempt) = &attempt {
+                    ops::record_create_attempt(tx, row_id, run_id, attempt)?;
                 }
                 ops::settle_row(tx, row_id, run_id, settle)
             })
@@ -322,6 +324,15 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    fn ended(&self, started: Started, end: AttemptEnd) -> CreateAttempt {
+        CreateAttempt {
+            request_id: started.request_id,
+            correlation_id: self.pc.correlation_id().to_string(),
+            started: started.at,
+            end,
+        }
     }
 
     async fn token(&self) -> Option<SecretString> {
@@ -360,22 +371,16 @@ impl Dispatcher {
         }
         let (row_id, run_id) = (row.id, self.run_id);
         let request_id = row.request_id.clone();
-        let correlation = self.pc.correlation_id().to_string();
         // Write-ahead intent first, then the pace slot: the slot is taken right before the bytes
         // leave, so a slow commit cannot bunch requests up at the server.
-        let attempt_id = self
+        let started_at = self
             .journal
-            .exec(move |tx| {
-                ops::begin_attempt(
-                    tx,
-                    row_id,
-                    run_id,
-                    AttemptKind::Create,
-                    &request_id,
-                    &correlation,
-                )
-            })
+            .exec(move |tx| ops::mark_in_flight(tx, row_id, run_id, &request_id))
             .await?;
+        let attempt = Started {
+            request_id: row.request_id.clone(),
+            at: started_at,
+        };
         row.attempts += 1;
         row.tries += 1;
         self.pacer.acquire().await;
@@ -391,7 +396,8 @@ impl Dispatcher {
                 ..AttemptEnd::default()
             };
             let settle = Settle::Pending { not_before: None };
-            self.settle(row, Some((attempt_id, end)), settle).await?;
+            let attempt = self.ended(attempt, end);
+            self.settle(row, Some(attempt), settle).await?;
             return Ok(false);
         };
         let started = Instant::now();
@@ -405,7 +411,7 @@ impl Dispatcher {
         if !matches!(outcome, CreateOutcome::Unauthorized) {
             row.auth_retry = false;
         }
-        self.conclude(row, attempt_id, latency_ms, outcome, &token)
+        self.conclude(row, attempt, latency_ms, outcome, &token)
             .await?;
         Ok(true)
     }
@@ -413,16 +419,21 @@ impl Dispatcher {
     async fn conclude(
         &self,
         row: &mut QueuedRow,
-        attempt_id: i64,
+        attempt: Started,
         latency_ms: u64,
         outcome: CreateOutcome,
         token: &SecretString,
     ) -> Result<(), JournalError> {
-        let end = |status: Option<u16>, code: Option<String>, outcome: &str| AttemptEnd {
-            http_status: status,
-            error_code: code,
-            latency_ms,
-            outcome: outcome.to_string(),
+        let end = |status: Option<u16>, code: Option<String>, outcome: &str| {
+            self.ended(
+                attempt.clone(),
+                AttemptEnd {
+                    http_status: status,
+                    error_code: code,
+                    latency_ms,
+                    outcome: outcome.to_string(),
+                },
+            )
         };
         match outcome {
             CreateOutcome::Created(customer) => {
@@ -436,12 +447,8 @@ impl Dispatcher {
                     commerce_id: customer.commerce_id,
                     credentials,
                 };
-                self.settle(
-                    row,
-                    Some((attempt_id, end(Some(201), None, "created"))),
-                    settle,
-                )
-                .await
+                self.settle(row, Some(end(Some(201), None, "created")), settle)
+                    .await
             }
             CreateOutcome::Throttled { retry_after } => {
                 self.pacer.throttled(retry_after);
@@ -456,12 +463,8 @@ impl Dispatcher {
                     message: format!("throttled; retry after {} s", retry_after.as_secs()),
                     next_request_id: new_request_id(),
                 };
-                self.settle(
-                    row,
-                    Some((attempt_id, end(Some(429), None, "throttled"))),
-                    settle,
-                )
-                .await
+                self.settle(row, Some(end(Some(429), None, "throttled")), settle)
+                    .await
             }
             CreateOutcome::NotSent(message) => {
                 tracing::warn!(domain = %row.domain, "not sent: {message}; retrying");
@@ -472,7 +475,7 @@ impl Dispatcher {
                     // Nothing reached the server: the same request id is still unused.
                     next_request_id: row.request_id.clone(),
                 };
-                self.settle(row, Some((attempt_id, end(None, None, "not_sent"))), settle)
+                self.settle(row, Some(end(None, None, "not_sent")), settle)
                     .await
             }
             CreateOutcome::Ambiguous {
@@ -485,12 +488,8 @@ impl Dispatcher {
                     code: code.clone().or(status.map(|s| s.to_string())),
                     message,
                 };
-                self.settle(
-                    row,
-                    Some((attempt_id, end(status, code, "ambiguous"))),
-                    settle,
-                )
-                .await
+                self.settle(row, Some(end(status, code, "ambiguous")), settle)
+                    .await
             }
             CreateOutcome::Unauthorized => {
                 self.auth.invalidate(token).await;
@@ -507,19 +506,15 @@ impl Dispatcher {
                     message: "the access token was refused; refreshing it".into(),
                     next_request_id: new_request_id(),
                 };
-                self.settle(
-                    row,
-                    Some((attempt_id, end(Some(401), None, "unauthorized"))),
-                    settle,
-                )
-                .await
+                self.settle(row, Some(end(Some(401), None, "unauthorized")), settle)
+                    .await
             }
             CreateOutcome::Rejected {
                 status,
                 code,
                 message,
             } => {
-                let attempt = Some((attempt_id, end(Some(status), code.clone(), "rejected")));
+                let attempt = Some(end(Some(status), code.clone(), "rejected"));
                 let code_is = |c: &str| code.as_deref() == Some(c);
                 if code_is("900329") {
                     self.stop.stop(Ending::AuthStopped(format!(
@@ -673,7 +668,7 @@ impl Dispatcher {
         let request_id = request_id.to_string();
         let correlation = self.pc.correlation_id().to_string();
         self.journal
-            .exec(move |tx| ops::begin_attempt(tx, row_id, run_id, kind, &request_id, &correlation))
+            .exec(move |tx| ops::begin_lookup(tx, row_id, run_id, kind, &request_id, &correlation))
             .await
     }
 
@@ -705,6 +700,13 @@ impl Dispatcher {
             .exec(move |tx| ops::finish_attempt(tx, attempt_id, &end))
             .await
     }
+}
+
+/// A create attempt whose intent is committed: its request id and when it started.
+#[derive(Clone)]
+struct Started {
+    request_id: String,
+    at: String,
 }
 
 /// What a settle changes in the row the task holds, once the journal has it (the settle itself

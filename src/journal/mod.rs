@@ -203,17 +203,35 @@ impl Journal {
         }
     }
 
-    /// After a crash, nobody knows whether an `in_flight` request was processed.
-    pub fn recover_in_flight(&self) -> Result<usize, JournalError> {
+    /// After a crash, nobody knows whether an `in_flight` request was processed. Each becomes
+    /// `in_doubt`, and its attempt is recorded as interrupted, under the run before `run_id` (the
+    /// one that sent it: only one process works a journal at a time).
+    pub fn recover_in_flight(&self, run_id: i64) -> Result<usize, JournalError> {
         let now = now();
-        self.conn
+        let tx = self.conn.unchecked_transaction().map_err(self.sqlite())?;
+        tx.execute(
+            "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started,
+                                       outcome)
+                 SELECT r.id, p.id, 'create', r.request_id, COALESCE(p.correlation_id, ''),
+                        r.updated_at, 'interrupted'
+                 FROM rows r, (SELECT id, correlation_id FROM runs WHERE id < ?1
+                               ORDER BY id DESC LIMIT 1) p
+                 WHERE r.state = 'in_flight' AND r.request_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.row_id = r.id
+                                   AND a.request_id = r.request_id AND a.finished IS NULL)",
+            [run_id],
+        )
+        .map_err(self.sqlite())?;
+        let recovered = tx
             .execute(
                 "UPDATE rows SET state = 'in_doubt', ambiguous = 1,
                         in_doubt_since = COALESCE(in_doubt_since, ?1), updated_at = ?1
                  WHERE state = 'in_flight'",
                 [&now],
             )
-            .map_err(self.sqlite())
+            .map_err(self.sqlite())?;
+        tx.commit().map_err(self.sqlite())?;
+        Ok(recovered)
     }
 
     /// Records the start of a run; returns its id.

@@ -118,9 +118,65 @@ impl AttemptKind {
     }
 }
 
-/// Records an attempt before its request leaves. For a create, this is the write-ahead intent:
-/// the row becomes `in_flight` with the request id it is about to use.
-pub fn begin_attempt(
+/// The write-ahead intent of a create: the row becomes `in_flight` with the request id it is about
+/// to use. Returns the time the attempt starts. Its attempt row is written with its outcome
+/// ([`record_create_attempt`]); an attempt cut short by a crash is recorded by
+/// [`Journal::recover_in_flight`](super::Journal::recover_in_flight).
+pub fn mark_in_flight(
+    tx: &mut Batch<'_>,
+    row_id: i64,
+    run_id: i64,
+    request_id: &str,
+) -> Result<String, rusqlite::Error> {
+    let now = now();
+    tx.prepare_cached(
+        "UPDATE rows SET state = 'in_flight', attempts = attempts + 1, request_id = ?2,
+             not_before = NULL, updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![row_id, request_id, now])?;
+    tx.counters(run_id).requests += 1;
+    Ok(now)
+}
+
+/// A create attempt and how it ended.
+#[derive(Debug, Clone)]
+pub struct CreateAttempt {
+    pub request_id: String,
+    pub correlation_id: String,
+    /// When its intent was committed ([`mark_in_flight`]).
+    pub started: String,
+    pub end: AttemptEnd,
+}
+
+pub fn record_create_attempt(
+    tx: &Batch<'_>,
+    row_id: i64,
+    run_id: i64,
+    attempt: &CreateAttempt,
+) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started,
+                               finished, http_status, error_code, latency_ms, outcome)
+         VALUES (?1, ?2, 'create', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        row_id,
+        run_id,
+        attempt.request_id,
+        attempt.correlation_id,
+        attempt.started,
+        now(),
+        attempt.end.http_status,
+        attempt.end.error_code,
+        attempt.end.latency_ms as i64,
+        attempt.end.outcome
+    ])?;
+    Ok(())
+}
+
+/// Records a lookup before its request leaves; returns the attempt's id for [`finish_attempt`].
+pub fn begin_lookup(
     tx: &mut Batch<'_>,
     row_id: i64,
     run_id: i64,
@@ -128,7 +184,6 @@ pub fn begin_attempt(
     request_id: &str,
     correlation_id: &str,
 ) -> Result<i64, rusqlite::Error> {
-    let now = now();
     tx.prepare_cached(
         "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -139,19 +194,21 @@ pub fn begin_attempt(
         kind.as_str(),
         request_id,
         correlation_id,
-        now
+        now()
     ])?;
-    let attempt = tx.last_insert_rowid();
-    if kind == AttemptKind::Create {
-        tx.prepare_cached(
-            "UPDATE rows SET state = 'in_flight', attempts = attempts + 1, request_id = ?2,
-                 not_before = NULL, updated_at = ?3
-             WHERE id = ?1",
-        )?
-        .execute(params![row_id, request_id, now])?;
-    }
     tx.counters(run_id).requests += 1;
-    Ok(attempt)
+    Ok(tx.last_insert_rowid())
+}
+
+/// The MS-CorrelationId a run's requests carry, for the attempts recovery records.
+pub fn set_correlation_id(
+    tx: &Batch<'_>,
+    run_id: i64,
+    correlation_id: &str,
+) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached("UPDATE runs SET correlation_id = ?2 WHERE id = ?1")?
+        .execute(params![run_id, correlation_id])?;
+    Ok(())
 }
 
 /// How an attempt ended, for the attempts table.

@@ -609,6 +609,56 @@ impl Job {
         read_csv(&out)
     }
 
+    /// The create attempts the journal records, per domain: (outcome, HTTP status, correlation id
+    /// of the attempt, correlation id of its run), and each row's attempt counter. Read straight
+    /// from the SQLite file, as an operator investigating a row would.
+    pub fn create_attempts(&self) -> std::collections::HashMap<String, (i64, Vec<AttemptSeen>)> {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.journal,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut seen: std::collections::HashMap<String, (i64, Vec<AttemptSeen>)> =
+            std::collections::HashMap::new();
+        let mut rows = conn
+            .prepare("SELECT domain, attempts FROM rows WHERE domain IS NOT NULL")
+            .unwrap();
+        for row in rows
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .unwrap()
+        {
+            let (domain, attempts) = row.unwrap();
+            seen.insert(domain, (attempts, Vec::new()));
+        }
+        let mut attempts = conn
+            .prepare(
+                "SELECT r.domain, a.outcome, a.http_status, a.finished IS NOT NULL,
+                        a.correlation_id, COALESCE(u.correlation_id, '')
+                 FROM attempts a JOIN rows r ON r.id = a.row_id JOIN runs u ON u.id = a.run_id
+                 WHERE a.kind = 'create'",
+            )
+            .unwrap();
+        for attempt in attempts
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    AttemptSeen {
+                        outcome: r.get(1)?,
+                        http_status: r.get(2)?,
+                        finished: r.get(3)?,
+                        correlation_id: r.get(4)?,
+                        run_correlation_id: r.get(5)?,
+                    },
+                ))
+            })
+            .unwrap()
+        {
+            let (domain, attempt) = attempt.unwrap();
+            seen.get_mut(&domain).unwrap().1.push(attempt);
+        }
+        seen
+    }
+
     /// Successful creates the emulator logged, answered or dropped.
     pub fn creates(&self) -> usize {
         self.emulator.created()
@@ -622,6 +672,16 @@ impl Job {
             .filter(|e| e.method == "POST" && e.path == "/v1/customers")
             .count()
     }
+}
+
+/// A create attempt as the journal records it.
+#[derive(Debug)]
+pub struct AttemptSeen {
+    pub outcome: Option<String>,
+    pub http_status: Option<i64>,
+    pub finished: bool,
+    pub correlation_id: String,
+    pub run_correlation_id: String,
 }
 
 /// Retries without waiting, lookups every 50 ms: failure tests run in milliseconds.
