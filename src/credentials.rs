@@ -238,16 +238,18 @@ pub fn recipient_of(path: &Path) -> Result<String, CredentialError> {
     Ok(identity.to_public().to_string())
 }
 
+/// A new identity file `name` in `dir`; returns its path and recipient.
+#[cfg(test)]
+pub(crate) fn key_file(dir: &Path, name: &str) -> (PathBuf, String) {
+    let (contents, recipient) = generate_identity();
+    let path = dir.join(name);
+    write_private_file(&path, contents.expose_secret().as_bytes()).unwrap();
+    (path, recipient)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key_file(dir: &Path, name: &str) -> (PathBuf, String) {
-        let (contents, recipient) = generate_identity();
-        let path = dir.join(name);
-        write_private_file(&path, contents.expose_secret().as_bytes()).unwrap();
-        (path, recipient)
-    }
 
     #[test]
     fn a_sealed_batch_opens_with_the_identity_only() {

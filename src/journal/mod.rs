@@ -320,10 +320,8 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 mod tests {
     use std::str::FromStr;
 
-    use secrecy::ExposeSecret;
-
     use super::*;
-    use crate::credentials::{generate_identity, write_private_file};
+    use crate::credentials::key_file;
 
     /// A journal as version 1 wrote it: one created customer with its own age file, one pending
     /// row with an attempt and one invalid row with its error.
@@ -363,9 +361,7 @@ mod tests {
     #[test]
     fn a_version_1_journal_keeps_its_rows_and_credentials_through_the_migration() {
         let dir = tempfile::tempdir().unwrap();
-        let (identity, recipient) = generate_identity();
-        let key = dir.path().join("key.txt");
-        write_private_file(&key, identity.expose_secret().as_bytes()).unwrap();
+        let (key, recipient) = key_file(dir.path(), "key.txt");
         let path = dir.path().join("old.journal.sqlite");
         version_1_journal(&path, &recipient);
 

@@ -347,7 +347,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
-    use crate::credentials::{Opener, generate_identity, write_private_file};
+    use crate::credentials::{Opener, generate_identity, key_file};
     use crate::journal::Access;
     use crate::journal::ops::{NewCredentials, Settle, settle_row};
 
@@ -387,9 +387,7 @@ mod tests {
     #[test]
     fn settles_in_one_transaction_share_one_sealed_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let (identity, recipient) = generate_identity();
-        let key = dir.path().join("key.txt");
-        write_private_file(&key, identity.expose_secret().as_bytes()).unwrap();
+        let (key, recipient) = key_file(dir.path(), "key.txt");
         let journal = journal_with_rows(dir.path(), 3);
         let writer = JournalWriter::start(journal, Some(Sealer::new(&recipient).unwrap())).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
