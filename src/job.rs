@@ -104,7 +104,7 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     }
     let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
     let journal_path = journal.path().to_path_buf();
-    let writer = Arc::new(JournalWriter::start(journal, Some(sealer))?);
+    let writer = Arc::new(JournalWriter::start(journal, sealer)?);
 
     let ending = if queued == 0 {
         Ending::Complete

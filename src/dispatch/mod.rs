@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rand::Rng;
 use secrecy::SecretString;
 use tokio::sync::{Semaphore, watch};
@@ -284,40 +284,43 @@ impl Dispatcher {
         settle: Settle,
     ) -> Result<(), JournalError> {
         let (row_id, run_id) = (row.id, self.run_id);
-        let next = Next::of(&settle);
-        self.journal
+        let settle = self
+            .journal
             .exec_settle(move |tx| {
                 if let Some(attempt) = &attempt {
                     ops::record_create_attempt(tx, row_id, run_id, attempt)?;
                 }
-                ops::settle_row(tx, row_id, run_id, settle)
+                let mut settle = settle;
+                ops::settle_row(tx, row_id, run_id, &mut settle)?;
+                Ok(settle)
             })
             .await?;
-        match next {
-            Next::Created => {
+        match settle {
+            Settle::Created { .. } => {
                 row.state = RowState::Created;
                 self.any_created.store(true, Ordering::Relaxed);
                 self.progress.created.fetch_add(1, Ordering::Relaxed);
             }
-            Next::Failed => {
+            Settle::Failed { .. } => {
                 row.state = RowState::Failed;
                 self.progress.failed.fetch_add(1, Ordering::Relaxed);
             }
-            Next::RetryWait {
+            Settle::RetryWait {
                 not_before,
                 next_request_id,
+                ..
             } => {
                 row.state = RowState::RetryWait;
                 row.not_before = Some(not_before);
                 row.request_id = next_request_id;
                 self.progress.retrying.fetch_add(1, Ordering::Relaxed);
             }
-            Next::InDoubt => {
+            Settle::InDoubt { .. } => {
                 row.state = RowState::InDoubt;
                 row.ambiguous = true;
                 row.in_doubt_since.get_or_insert_with(Utc::now);
             }
-            Next::Pending { not_before } => {
+            Settle::Pending { not_before } => {
                 row.state = RowState::Pending;
                 row.not_before = not_before;
                 row.in_doubt_since = None;
@@ -707,42 +710,6 @@ impl Dispatcher {
 struct Started {
     request_id: String,
     at: String,
-}
-
-/// What a settle changes in the row the task holds, once the journal has it (the settle itself
-/// moves into the writer, credentials and all).
-enum Next {
-    Created,
-    Failed,
-    RetryWait {
-        not_before: DateTime<Utc>,
-        next_request_id: String,
-    },
-    InDoubt,
-    Pending {
-        not_before: Option<DateTime<Utc>>,
-    },
-}
-
-impl Next {
-    fn of(settle: &Settle) -> Next {
-        match settle {
-            Settle::Created { .. } => Next::Created,
-            Settle::Failed { .. } => Next::Failed,
-            Settle::RetryWait {
-                not_before,
-                next_request_id,
-                ..
-            } => Next::RetryWait {
-                not_before: *not_before,
-                next_request_id: next_request_id.clone(),
-            },
-            Settle::InDoubt { .. } => Next::InDoubt,
-            Settle::Pending { not_before } => Next::Pending {
-                not_before: *not_before,
-            },
-        }
-    }
 }
 
 impl<T> Lookup<T> {

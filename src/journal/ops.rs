@@ -158,11 +158,12 @@ pub fn record_create_attempt(
     tx.prepare_cached(
         "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started,
                                finished, http_status, error_code, latency_ms, outcome)
-         VALUES (?1, ?2, 'create', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         row_id,
         run_id,
+        AttemptKind::Create.as_str(),
         attempt.request_id,
         attempt.correlation_id,
         attempt.started,
@@ -274,18 +275,24 @@ pub enum Settle {
     Pending { not_before: Option<DateTime<Utc>> },
 }
 
+/// Records where a row goes next. A new customer's credentials move out of `settle` onto the
+/// transaction, to be sealed when it commits; the rest of `settle` is left for the caller.
 pub fn settle_row(
     tx: &mut Batch<'_>,
     row_id: i64,
     run_id: i64,
-    settle: Settle,
+    settle: &mut Settle,
 ) -> Result<(), rusqlite::Error> {
     let now = now();
-    match settle {
+    let credentials = match settle {
+        Settle::Created { credentials, .. } => credentials.take(),
+        _ => None,
+    };
+    match &*settle {
         Settle::Created {
             customer_id,
             commerce_id,
-            credentials,
+            ..
         } => {
             let lost = credentials.is_none();
             let batch = match credentials {
@@ -326,7 +333,7 @@ pub fn settle_row(
             )?
             .execute(params![
                 row_id,
-                timestamp(not_before),
+                timestamp(*not_before),
                 code,
                 message,
                 next_request_id,

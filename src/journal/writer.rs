@@ -101,7 +101,7 @@ impl<'c> Batch<'c> {
     }
 
     /// Seals the staged credentials and bumps the counters, then commits.
-    fn commit(mut self, sealer: Option<&Sealer>) -> rusqlite::Result<()> {
+    fn commit(mut self, sealer: &Sealer) -> rusqlite::Result<()> {
         if let Some(batch_id) = self.credential_batch {
             let staged = std::mem::take(&mut self.credentials);
             store_credentials(&self.tx, sealer, batch_id, staged)?;
@@ -138,24 +138,20 @@ impl<'c> Deref for Batch<'c> {
 /// `credentials_lost` instead.
 fn store_credentials(
     tx: &Transaction<'_>,
-    sealer: Option<&Sealer>,
+    sealer: &Sealer,
     batch_id: i64,
     staged: Vec<Unsealed>,
 ) -> rusqlite::Result<()> {
-    match sealer.map(|s| s.seal_batch(&staged)) {
-        Some(Ok(sealed)) => {
+    match sealer.seal_batch(&staged) {
+        Ok(sealed) => {
             tx.prepare_cached(
                 "UPDATE credential_batches SET sealed = ?2, recipient = ?3 WHERE id = ?1",
             )?
             .execute(params![batch_id, sealed.ciphertext, sealed.recipient])?;
         }
-        failed => {
-            let why = match failed {
-                Some(Err(e)) => e.to_string(),
-                _ => "no recipient to seal them to".to_string(),
-            };
+        Err(error) => {
             tracing::error!(
-                "{why}; the credentials of {} customer(s) are lost",
+                "{error}; the credentials of {} customer(s) are lost",
                 staged.len()
             );
             let mut lost = tx.prepare_cached(
@@ -178,7 +174,7 @@ pub struct JournalWriter {
 impl JournalWriter {
     /// Moves the journal (and its lock) onto the writer thread. Credentials staged by operations
     /// are sealed to `sealer`'s recipient.
-    pub fn start(journal: Journal, sealer: Option<Sealer>) -> Result<JournalWriter, JournalError> {
+    pub fn start(journal: Journal, sealer: Sealer) -> Result<JournalWriter, JournalError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let path = journal.path.clone();
         let thread = std::thread::Builder::new()
@@ -258,7 +254,7 @@ impl Drop for JournalWriter {
 /// Commits urgent operations as soon as they arrive, together with whatever else has queued up;
 /// outcomes that can wait are held back until enough have gathered, the oldest has waited
 /// [`SETTLE_WAIT`], or nothing urgent is left (an idle writer never sits on them).
-fn write_loop(mut journal: Journal, sealer: Option<Sealer>, queue: mpsc::Receiver<Job>) -> Journal {
+fn write_loop(mut journal: Journal, sealer: Sealer, queue: mpsc::Receiver<Job>) -> Journal {
     let mut held: Vec<Job> = Vec::new();
     let mut oldest_held = Instant::now();
     let mut open = true;
@@ -312,14 +308,14 @@ fn write_loop(mut journal: Journal, sealer: Option<Sealer>, queue: mpsc::Receive
             urgent.append(&mut held);
         }
         if !urgent.is_empty() {
-            commit_jobs(&mut journal, sealer.as_ref(), urgent);
+            commit_jobs(&mut journal, &sealer, urgent);
         }
     }
     journal
 }
 
 /// Runs `jobs` in one transaction and tells each how the commit went.
-fn commit_jobs(journal: &mut Journal, sealer: Option<&Sealer>, jobs: Vec<Job>) {
+fn commit_jobs(journal: &mut Journal, sealer: &Sealer, jobs: Vec<Job>) {
     let tx = match journal.conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
@@ -389,14 +385,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (key, recipient) = key_file(dir.path(), "key.txt");
         let journal = journal_with_rows(dir.path(), 3);
-        let writer = JournalWriter::start(journal, Some(Sealer::new(&recipient).unwrap())).unwrap();
+        let writer = JournalWriter::start(journal, Sealer::new(&recipient).unwrap()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         runtime
             .block_on(writer.exec(|tx| {
                 for id in 1..=3 {
-                    settle_row(tx, id, 1, created(id))?;
+                    settle_row(tx, id, 1, &mut created(id))?;
                 }
                 Ok(())
             }))
@@ -434,12 +430,12 @@ mod tests {
         let (_, recipient) = generate_identity();
         let journal = journal_with_rows(dir.path(), 2);
         let path = journal.path().to_path_buf();
-        let writer = JournalWriter::start(journal, Some(Sealer::new(&recipient).unwrap())).unwrap();
+        let writer = JournalWriter::start(journal, Sealer::new(&recipient).unwrap()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         runtime
-            .block_on(writer.exec_settle(|tx| settle_row(tx, 1, 1, created(1))))
+            .block_on(writer.exec_settle(|tx| settle_row(tx, 1, 1, &mut created(1))))
             .unwrap();
         // Acknowledged means committed: another connection sees it.
         let reader = Journal::open(&path, Access::Read).unwrap();
@@ -455,7 +451,7 @@ mod tests {
         // it is committed by the time it is acknowledged, and nothing is left when the writer stops.
         let (held, urgent) = runtime.block_on(async {
             futures::join!(
-                writer.exec_settle(|tx| settle_row(tx, 2, 1, created(2))),
+                writer.exec_settle(|tx| settle_row(tx, 2, 1, &mut created(2))),
                 writer.exec(
                     |tx| tx.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0))
                 )
