@@ -347,12 +347,11 @@ fn status_export_and_resume_refuse_a_journal_that_does_not_exist() {
         vec!["resume", "--journal"],
         vec!["export", "--out", "x.csv", "--journal"],
     ] {
-        let out = job.command(&args).arg(&missing).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("does not exist"),
-            "{args:?}"
-        );
+        let mut cmd = job.command(&args);
+        cmd.arg(&missing);
+        let out = Job::finish(cmd);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(out.stderr.contains("does not exist"), "{args:?}");
         assert!(!missing.exists(), "{args:?} created the journal");
     }
 }
@@ -362,16 +361,17 @@ fn without_a_recipient_the_run_refuses_to_start() {
     let job = Job::new(EmulatorConfig::default());
     let sheet = job.sheet(&customers("norecipient", 1));
 
-    let out = job
-        .command(&["run", "--journal"])
-        .arg(&job.journal)
-        .arg(&sheet)
-        .env_remove("CSP_ONBOARD_RECIPIENT")
-        .output()
-        .unwrap();
+    let out = Ran::from(
+        job.command(&["run", "--journal"])
+            .arg(&job.journal)
+            .arg(&sheet)
+            .env_remove("CSP_ONBOARD_RECIPIENT")
+            .output()
+            .unwrap(),
+    );
 
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("csp-onboard keygen"));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("csp-onboard keygen"));
     assert_eq!(job.create_requests(), 0);
 }
 
@@ -379,18 +379,19 @@ fn without_a_recipient_the_run_refuses_to_start() {
 fn only_https_is_accepted_except_loopback() {
     let job = Job::new(EmulatorConfig::default());
     let sheet = job.sheet(&customers("plainhttp", 1));
-    let out = job
-        .command(&["run", "--journal"])
-        .arg(&job.journal)
-        .arg(&sheet)
-        .env(
-            "CSP_ONBOARD_API_URL",
-            "http://api.partnercenter.microsoft.com",
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an https:// URL"));
+    let out = Ran::from(
+        job.command(&["run", "--journal"])
+            .arg(&job.journal)
+            .arg(&sheet)
+            .env(
+                "CSP_ONBOARD_API_URL",
+                "http://api.partnercenter.microsoft.com",
+            )
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is not an https:// URL"));
 }
 
 #[test]
@@ -498,14 +499,9 @@ fn settings_come_from_flags_then_environment_then_config_files() {
         cmd.env_remove(name);
     }
     // ...and the right tenant in the environment, which wins over the file.
-    let out = cmd.output().unwrap();
+    let out = Job::finish(cmd);
 
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(job.create_requests(), 2);
     assert!(
         job.ws.path("file-tokens.json").exists(),

@@ -10,6 +10,12 @@ use std::time::Duration;
 use csp_onboard::emulator::{EmulatorConfig, LogEntry};
 use support::*;
 
+/// Ctrl-C, as a terminal sends it.
+fn interrupt(child: &std::process::Child) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
 fn created_in(log: &[LogEntry]) -> usize {
     log.iter()
         .filter(|e| e.method == "POST" && e.path == "/v1/customers" && e.status == 201)
@@ -303,10 +309,10 @@ fn a_refused_sign_in_stops_the_run_with_exit_3_and_fails_no_row() {
         .arg(&job.journal)
         .args(FAST)
         .env("CSP_ONBOARD_REFRESH_TOKEN", "not-a-token");
-    let out = cmd.output().unwrap();
+    let ran = Job::finish(cmd);
 
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(ran.code, 3);
+    let stderr = &ran.stderr;
     assert!(stderr.contains("AADSTS700082"), "{stderr}");
     assert!(
         !stderr.contains("not-a-token"),
@@ -360,17 +366,11 @@ fn ctrl_c_lets_requests_in_flight_finish_then_resume_completes_the_job() {
             .wait_until(Duration::from_secs(20), |log| created_in(log) >= 4)
     );
 
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    interrupt(&child);
+    let out = Ran::from(child.wait_with_output().unwrap());
 
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resume"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("resume"));
     let status = job.status();
     assert_eq!(
         status["rows"]["in_flight"], 0,
@@ -397,15 +397,11 @@ fn an_outage_leaves_rows_pending_not_failed_and_resume_finishes_the_job() {
         .arg(&job.journal)
         .args(FAST)
         .args(["--max-attempts", "3"]);
-    let out = cmd.env("CSP_ONBOARD_API_URL", &dead_url).output().unwrap();
+    cmd.env("CSP_ONBOARD_API_URL", &dead_url);
+    let out = Job::finish(cmd);
 
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("left for `resume`"));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("left for `resume`"));
     let status = job.status();
     assert_eq!(
         status["rows"]["failed"], 0,
@@ -438,18 +434,12 @@ fn ctrl_c_twice_quits_at_once_and_resume_reconciles_what_was_in_flight() {
             .wait_until(Duration::from_secs(20), |log| created_in(log) >= 1)
     );
     std::thread::sleep(Duration::from_millis(150));
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    interrupt(&child);
     std::thread::sleep(Duration::from_millis(50));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    interrupt(&child);
+    let out = Ran::from(child.wait_with_output().unwrap());
 
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.code, 4, "{}", out.stderr);
     let in_flight = job.status()["rows"]["in_flight"].as_i64().unwrap();
     assert!(
         in_flight > 0,

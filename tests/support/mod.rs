@@ -484,6 +484,16 @@ pub struct Ran {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Ran {
+    fn from(out: std::process::Output) -> Ran {
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Ran {
     /// The summary JSON: the last line on stdout.
     pub fn summary(&self) -> Value {
@@ -542,13 +552,9 @@ impl Job {
         self.ws.write("customers.csv", csv_text(customers))
     }
 
-    fn finish(mut cmd: std::process::Command) -> Ran {
-        let out = cmd.output().unwrap();
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    /// Runs `cmd` to its end.
+    pub fn finish(mut cmd: std::process::Command) -> Ran {
+        Ran::from(cmd.output().unwrap())
     }
 
     /// The command `run SHEET --journal J` with fast retries, plus `extra`.
