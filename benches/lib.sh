@@ -52,8 +52,10 @@ wrk_creates() {
     command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
     start_emulator "$work" --rate-limit off
     local token
-    token=$(curl -s -X POST "$BASE/$CSP_ONBOARD_TENANT_ID/oauth2/v2.0/token" \
-        -d grant_type=refresh_token -d client_id=bench -d "refresh_token=$CSP_ONBOARD_REFRESH_TOKEN" \
+    # The refresh token goes to curl on stdin, never in its argv.
+    token=$(printf 'refresh_token=%s' "$CSP_ONBOARD_REFRESH_TOKEN" \
+        | curl -s -X POST "$BASE/$CSP_ONBOARD_TENANT_ID/oauth2/v2.0/token" \
+        -d grant_type=refresh_token -d client_id=bench -d @- \
         --data-urlencode "scope=https://api.partnercenter.microsoft.com/user_impersonation offline_access" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     cat > "$work/creates.lua" <<LUA
