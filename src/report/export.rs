@@ -89,8 +89,9 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
 /// were lost are listed with an empty password.
 pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Result<usize, Error> {
     let opener = Opener::from_file(identity).map_err(|e| Error::usage(e.to_string(), None))?;
-    let rows = queries::credentials(conn)
-        .map_err(|e| Error::usage(format!("cannot read the journal: {e}"), None))?;
+    let unreadable =
+        |e: rusqlite::Error| Error::usage(format!("cannot read the journal: {e}"), None);
+    let rows = queries::credentials(conn).map_err(unreadable)?;
     // Decrypt everything before writing anything: a wrong key leaves no half-written file.
     let mut batches: HashMap<i64, HashMap<i64, (String, SecretString)>> = HashMap::new();
     let wrong_key = |e: CredentialError| {
@@ -110,9 +111,8 @@ pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Resu
                 let batch = match batches.entry(*batch_id) {
                     Entry::Occupied(open) => open.into_mut(),
                     Entry::Vacant(slot) => {
-                        let sealed = queries::credential_batch(conn, *batch_id).map_err(|e| {
-                            Error::usage(format!("cannot read the journal: {e}"), None)
-                        })?;
+                        let sealed =
+                            queries::credential_batch(conn, *batch_id).map_err(unreadable)?;
                         let context = format!("{} (credential batch {batch_id})", row.domain);
                         slot.insert(opener.open_batch(&context, &sealed).map_err(wrong_key)?)
                     }
