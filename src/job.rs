@@ -13,13 +13,14 @@ use serde::Serialize;
 
 use crate::auth::{AuthSettings, TokenProvider};
 use crate::credentials::Sealer;
-use crate::dispatch::{DispatchSettings, Dispatcher, Ending, Pacer, StopSignal};
+use crate::dispatch::{DispatchSettings, Dispatcher, Ending, InFlight, Pacer, StopSignal};
 use crate::error::{Error, ExitCode};
 use crate::journal::import::{ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
 use crate::journal::{Access, Journal, ops, queries};
 use crate::mapping::Template;
 use crate::partner_center::PartnerCenter;
+use crate::printer;
 use crate::rate::RateSetting;
 use crate::source::SourceOptions;
 
@@ -56,9 +57,12 @@ pub struct JobSettings {
     pub progress: bool,
     /// Settings `resume` reuses (never secrets), stored with the run.
     pub remembered: serde_json::Value,
+    /// A rehearsal on the built-in emulator (`--emulator`).
+    pub rehearsal: bool,
 }
 
-/// The last line of `run` and `resume` (CONTRACTS.md).
+/// The last line of `run` and `resume` (CONTRACTS.md, "The run summary"): totals of the job, read
+/// from the journal, printed on every exit once the journal was opened.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub created: i64,
@@ -68,15 +72,61 @@ pub struct Summary {
     pub throttled: i64,
     pub elapsed_s: f64,
     pub exit_code: i32,
+    /// Rows this run created.
+    pub created_this_run: i64,
+    /// Rows still to do: pending, retry_wait, in_doubt (and in_flight after a hard quit).
+    pub pending: i64,
+    pub changed_after_creation: i64,
+    /// What stopped the run, when an error did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Summary {
+    /// The summary of the job as the journal has it, for run `run_id`.
+    fn of(
+        status: &queries::StatusReport,
+        run_id: i64,
+        started: Instant,
+        exit: ExitCode,
+    ) -> Summary {
+        use crate::journal::RowState;
+        let run = status.runs.iter().find(|r| r.id == run_id);
+        Summary {
+            created: status.count(RowState::Created),
+            failed: status.count(RowState::Failed),
+            invalid: status.count(RowState::Invalid),
+            credentials_lost: status.credentials_lost,
+            throttled: run.map_or(0, |r| r.throttled),
+            elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            exit_code: exit as i32,
+            created_this_run: run.map_or(0, |r| r.created),
+            pending: [
+                RowState::Pending,
+                RowState::RetryWait,
+                RowState::InDoubt,
+                RowState::InFlight,
+            ]
+            .iter()
+            .map(|s| status.count(*s))
+            .sum(),
+            changed_after_creation: status.changed_after_creation,
+            error: None,
+        }
+    }
 }
 
 pub struct JobOutcome {
     pub summary: Summary,
     pub exit: ExitCode,
     pub import: Option<ImportSummary>,
+    /// The error that ended the job after its journal was opened (the summary still holds).
+    pub error: Option<Error>,
 }
 
-/// Runs a job to its end. Human-facing lines go to stderr; the caller prints the summary.
+/// Runs a job to its end. Human-facing lines go to stderr; the caller prints the summary. Errors
+/// before the journal is open are returned as such; after, they end the job with a summary read
+/// from the journal (CONTRACTS.md: the summary is printed on every exit once the journal is open).
 pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     let started = Instant::now();
     let sealer = Sealer::new(&settings.recipient).map_err(|e| Error::usage(e.to_string(), None))?;
@@ -87,77 +137,105 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     };
     let mut journal = Journal::open(&settings.journal, access)?;
     let run_id = begin(&journal, &settings)?;
-    let import = match &settings.sheet {
-        Some(sheet) => Some(import_sheet(
-            &mut journal,
-            sheet,
-            run_id,
-            settings.retry_failed,
-        )?),
-        None => None,
-    };
-    let recovered = journal.recover_in_flight(run_id)?;
-    if recovered > 0 {
-        eprintln!(
-            "{recovered} row(s) were in flight when the last run stopped: reconciling them first"
-        );
-    }
-    let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
     let journal_path = journal.path().to_path_buf();
-    let writer = Arc::new(JournalWriter::start(journal, sealer)?);
-
-    let ending = if queued == 0 {
-        Ending::Complete
-    } else {
-        eprintln!(
-            "sending {} row(s) to {} at {}",
-            queued,
-            settings.connection.api_url,
-            describe_rate(settings.rate)
-        );
-        dispatch(&settings, writer.clone(), run_id, queued)?
+    let mut import = None;
+    let mut holder = Holder::Journal(journal);
+    let worked = work(&settings, sealer, run_id, started, &mut holder, &mut import);
+    // Whatever happened, the journal says where the job stands.
+    journal = holder.into_journal(&journal_path)?;
+    let status = queries::status(&journal.conn).map_err(journal.sqlite())?;
+    let (exit, ending, error) = match worked {
+        Ok(ending) => (exit_code(&ending, &status), Some(ending), None),
+        Err(error) => (error.exit_code(), None, Some(error)),
     };
-
-    // The journal is the truth: the outcome is read back from it, not from the run's memory.
-    let status = {
-        let journal = Journal::open(&journal_path, Access::Read)?;
-        queries::status(&journal.conn).map_err(journal.sqlite())?
-    };
-    let exit = exit_code(&ending, &status);
-    let code = exit as i32;
-    finish(&writer, run_id, code)?;
-    drop(writer);
-    let throttled = status
-        .runs
-        .iter()
-        .find(|r| r.id == run_id)
-        .map_or(0, |r| r.throttled);
-    if let Ending::AuthStopped(why) = &ending {
-        eprintln!("error: the run stopped: {why}");
-        eprintln!(
-            "hint: fix the sign-in or permissions, then run `csp-onboard resume --journal {}`",
-            journal_path.display()
-        );
-    }
-    if ending == Ending::Interrupted {
-        eprintln!(
-            "interrupted — run `csp-onboard resume --journal {}`",
-            journal_path.display()
-        );
+    journal.finish_run(run_id, exit as i32)?;
+    drop(journal);
+    let mut summary = Summary::of(&status, run_id, started, exit);
+    summary.error = error.as_ref().map(ToString::to_string);
+    let resume = resume_command(&journal_path, settings.rehearsal);
+    match &ending {
+        Some(Ending::AuthStopped(why)) => {
+            printer::note(&format!("error: the run stopped: {why}"));
+            printer::note(&format!(
+                "hint: fix the sign-in or permissions, then run `{resume}`"
+            ));
+        }
+        Some(Ending::Interrupted) => {
+            printer::note(&format!(
+                "interrupted: {} row(s) left to do",
+                summary.pending
+            ));
+            printer::note(&format!("hint: continue with `{resume}`"));
+        }
+        _ => {}
     }
     Ok(JobOutcome {
-        summary: Summary {
-            created: status.count(crate::journal::RowState::Created),
-            failed: status.count(crate::journal::RowState::Failed),
-            invalid: status.count(crate::journal::RowState::Invalid),
-            credentials_lost: status.credentials_lost,
-            throttled,
-            elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            exit_code: code,
-        },
+        summary,
         exit,
         import,
+        error,
     })
+}
+
+/// Who holds the journal while a job works: the job itself, or the writer thread during dispatch.
+enum Holder {
+    Journal(Journal),
+    Writer(Arc<JournalWriter>),
+    Gone,
+}
+
+impl Holder {
+    /// The journal back from whoever holds it; opened again if the writer lost it.
+    fn into_journal(self, path: &Path) -> Result<Journal, Error> {
+        let back = match self {
+            Holder::Journal(journal) => Some(journal),
+            Holder::Writer(writer) => Arc::into_inner(writer).and_then(JournalWriter::finish),
+            Holder::Gone => None,
+        };
+        match back {
+            Some(journal) => Ok(journal),
+            None => Ok(Journal::open(path, Access::Work)?),
+        }
+    }
+}
+
+/// Import (for `run`), recovery, dispatch. The journal moves to the writer for the dispatch.
+fn work(
+    settings: &JobSettings,
+    sealer: Sealer,
+    run_id: i64,
+    started: Instant,
+    holder: &mut Holder,
+    import: &mut Option<ImportSummary>,
+) -> Result<Ending, Error> {
+    let Holder::Journal(journal) = holder else {
+        unreachable!("work starts with the journal in hand")
+    };
+    if let Some(sheet) = &settings.sheet {
+        *import = Some(import_sheet(journal, sheet, run_id, settings.retry_failed)?);
+    }
+    let recovered = journal.recover_in_flight(run_id)?;
+    if recovered > 0 {
+        printer::note(&format!(
+            "{recovered} row(s) were in flight when the last run stopped: reconciling them first"
+        ));
+    }
+    let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
+    if queued == 0 {
+        return Ok(Ending::Complete);
+    }
+    let Holder::Journal(journal) = std::mem::replace(holder, Holder::Gone) else {
+        unreachable!()
+    };
+    let writer = Arc::new(JournalWriter::start(journal, sealer)?);
+    *holder = Holder::Writer(writer.clone());
+    printer::note(&format!(
+        "sending {} row(s) to {} at {}",
+        queued,
+        settings.connection.api_url,
+        describe_rate(settings.rate)
+    ));
+    dispatch(settings, writer, run_id, queued, started)
 }
 
 fn begin(journal: &Journal, settings: &JobSettings) -> Result<i64, Error> {
@@ -198,9 +276,12 @@ fn import_sheet(
         retry_failed,
     )?;
     for warning in &summary.warnings {
-        eprintln!("warning: {}", crate::report::validation::describe(warning));
+        printer::note(&format!(
+            "warning: {}",
+            crate::report::validation::describe(warning)
+        ));
     }
-    eprintln!(
+    printer::note(&format!(
         "imported {} row(s) from {}: {} new, {} re-queued, {} already created{}, {} invalid",
         summary.rows,
         sheet.path.display(),
@@ -216,14 +297,8 @@ fn import_sheet(
             String::new()
         },
         summary.invalid,
-    );
+    ));
     Ok(summary)
-}
-
-fn finish(writer: &JournalWriter, run_id: i64, code: i32) -> Result<(), Error> {
-    let runtime = runtime()?;
-    runtime.block_on(writer.exec(move |tx| ops::finish_run(tx, run_id, code)))?;
-    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -238,11 +313,14 @@ fn dispatch(
     writer: Arc<JournalWriter>,
     run_id: i64,
     queued: u64,
+    started: Instant,
 ) -> Result<Ending, Error> {
     let http = reqwest::Client::builder()
         .timeout(settings.request_timeout)
         .connect_timeout(Duration::from_secs(10).min(settings.request_timeout))
         .pool_max_idle_per_host(settings.dispatch.concurrency)
+        // A redirect would re-send a token or a create where the URL policy was never applied.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("csp-onboard/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::usage(format!("cannot build the HTTP client: {e}"), None))?;
@@ -266,48 +344,130 @@ fn dispatch(
         PartnerCenter::new(http, &connection.api_url, correlation_id)
             .map_err(|message| Error::usage(message, None))?,
     );
-    let total = queued;
     let stop = StopSignal::default();
+    let rate_per_s = match settings.rate {
+        RateSetting::Limit(l) => Some(f64::from(l.requests) / l.period.as_secs_f64()),
+        RateSetting::Off => None,
+    };
     let dispatcher = Arc::new(Dispatcher::new(
         pc,
         auth,
         writer,
         Arc::new(Pacer::new(settings.rate)),
+        rate_per_s,
         settings.dispatch.clone(),
         run_id,
         stop.clone(),
     ));
     let show_progress = settings.progress && std::io::stderr().is_terminal();
     let rate = settings.rate;
+    let quit = QuitNow {
+        journal: settings.journal.clone(),
+        run_id,
+        started,
+        rehearsal: settings.rehearsal,
+    };
     let result = runtime.block_on(async move {
-        tokio::spawn(watch_ctrl_c(stop.clone()));
-        let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), total, rate));
-        let ending = dispatcher.clone().run().await;
+        let watcher = tokio::spawn(watch_signals(
+            stop.clone(),
+            dispatcher.in_flight.clone(),
+            quit,
+        ));
+        let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), queued, rate));
+        let ending = dispatcher.run().await;
         if let Some(task) = progress {
             task.abort();
-            crate::printer::clear_progress();
+            let _ = task.await;
+            printer::clear_progress();
         }
+        watcher.abort();
+        let _ = watcher.await;
         ending
     });
-    // Tasks still sleeping (the Ctrl-C watcher) must not hold the process.
+    // Nothing spawned is left running that holds the journal; tasks still asleep are dropped.
     runtime.shutdown_background();
     Ok(result?)
 }
 
-/// Ctrl-C once: stop taking work, let requests in flight finish (for at most 30 s). Twice: quit at
-/// once — `resume` reconciles whatever was in flight.
-async fn watch_ctrl_c(stop: StopSignal) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
+/// What a second signal needs to end the process at once with a summary.
+struct QuitNow {
+    journal: PathBuf,
+    run_id: i64,
+    started: Instant,
+    rehearsal: bool,
+}
+
+impl QuitNow {
+    /// Prints the summary as the journal has it (requests still out stay `in_flight`, for
+    /// `resume` to reconcile) and exits 4.
+    fn now(&self) -> ! {
+        let exit = ExitCode::Interrupted;
+        let summary = Journal::open(&self.journal, Access::Read)
+            .ok()
+            .and_then(|journal| queries::status(&journal.conn).ok())
+            .map(|status| Summary::of(&status, self.run_id, self.started, exit));
+        printer::clear_progress();
+        printer::note(&format!(
+            "quit with requests in flight\nhint: continue with `{}`; it reconciles them first",
+            resume_command(&self.journal, self.rehearsal)
+        ));
+        if let Some(summary) = summary {
+            println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        }
+        std::process::exit(exit as i32);
     }
-    eprintln!("\nstopping: letting requests in flight finish (Ctrl-C again to quit at once)");
-    stop.stop(Ending::Interrupted);
+}
+
+/// The first SIGINT or SIGTERM: stop taking work and let the requests really in flight finish
+/// (for at most 30 s). A second one, or 30 s, quits at once.
+async fn watch_signals(stop: StopSignal, in_flight: Arc<InFlight>, quit: QuitNow) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    stop.stop(Ending::Interrupted);
+    printer::note(&format!(
+        "stopping: letting the {} request(s) in flight finish (Ctrl-C again to quit at once)",
+        in_flight.out()
+    ));
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
         _ = tokio::time::sleep(Duration::from_secs(30)) => {}
     }
-    eprintln!("interrupted — run `csp-onboard resume`");
-    std::process::exit(ExitCode::Interrupted as i32);
+    quit.now();
+}
+
+/// The command that continues this job, ready to paste.
+fn resume_command(journal: &Path, rehearsal: bool) -> String {
+    let mut command = format!(
+        "csp-onboard resume --journal {}",
+        shell_quote(&journal.display().to_string())
+    );
+    if rehearsal {
+        command.push_str(" --emulator");
+    }
+    command
+}
+
+/// `text` as one shell word.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn spawn_progress(

@@ -37,8 +37,40 @@ pub enum CreateOutcome {
         status: u16,
         code: Option<String>,
         message: String,
+        kind: Rejection,
     },
     Unauthorized,
+}
+
+/// What a refusal of a create is about (partner-center-api.md §4). The codes are Partner Center's;
+/// what each means for a row is the dispatcher's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Something in the request (registration number, phone, a property, the country, the
+    /// reseller id, the sandbox's customer cap): fix the row.
+    Data,
+    /// The domain exists already. Undocumented: observed as 400 / 3000 with a "hostname ... is not
+    /// valid" description.
+    DomainTaken,
+    /// The reseller has not accepted the Microsoft Partner Agreement (403 / 900123).
+    Reseller,
+    /// The signed-in account may not do this (403 / 600006, 1002, 900308).
+    Permission,
+    /// The call needs an App+User token and got an app-only one (403 / 900329).
+    AppUserRequired,
+}
+
+impl Rejection {
+    /// Classifies a definite refusal by its HTTP status, error code and description.
+    pub fn of(status: u16, code: Option<&str>, message: &str) -> Rejection {
+        match (status, code) {
+            (403, Some("900329")) => Rejection::AppUserRequired,
+            (403, Some("600006" | "1002" | "900308")) => Rejection::Permission,
+            (403, Some("900123")) => Rejection::Reseller,
+            (400, Some("3000")) if message.contains("hostname") => Rejection::DomainTaken,
+            _ => Rejection::Data,
+        }
+    }
 }
 
 /// What became of a read.
@@ -204,8 +236,16 @@ impl PartnerCenter {
                 code,
                 message,
             },
+            // Redirects are not followed (a create must not be re-posted where the URL policy was
+            // never applied), and nobody knows what the server did before it redirected.
+            s if s.is_redirection() => CreateOutcome::Ambiguous {
+                status: Some(s.as_u16()),
+                code: None,
+                message: format!("HTTP {s}: a redirect, not followed"),
+            },
             s => CreateOutcome::Rejected {
                 status: s.as_u16(),
+                kind: Rejection::of(s.as_u16(), code.as_deref(), &message),
                 code,
                 message,
             },
@@ -374,6 +414,35 @@ mod tests {
         assert!(!url_is_allowed("http://api.partnercenter.microsoft.com"));
         assert!(!url_is_allowed("http://127.0.0.1.evil.example"));
         assert!(!url_is_allowed("ftp://127.0.0.1"));
+    }
+
+    #[test]
+    fn refusals_are_classified_by_status_and_code() {
+        let cases = [
+            (403, Some("900329"), "App+User", Rejection::AppUserRequired),
+            (403, Some("600006"), "not allowed", Rejection::Permission),
+            (403, Some("1002"), "", Rejection::Permission),
+            (403, Some("900308"), "", Rejection::Permission),
+            (403, Some("900123"), "MPA", Rejection::Reseller),
+            (
+                400,
+                Some("3000"),
+                "hostname: x is not valid",
+                Rejection::DomainTaken,
+            ),
+            (400, Some("3000"), "invalid property", Rejection::Data),
+            (400, Some("600050"), "", Rejection::Data),
+            (400, Some("800016"), "", Rejection::Data),
+            (400, None, "HTTP 400", Rejection::Data),
+            (404, Some("900329"), "", Rejection::Data),
+        ];
+        for (status, code, message, want) in cases {
+            assert_eq!(
+                Rejection::of(status, code, message),
+                want,
+                "{status} {code:?} {message}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub fn clear_progress() {
     }
 }
 
+/// Writes one line for people on stderr, with the progress bar (if any) out of the way.
+pub fn note(line: &str) {
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    let _ = Stderr.write_all(text.as_bytes());
+}
+
 /// stderr, aware of the progress bar. Used as tracing's writer.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stderr;

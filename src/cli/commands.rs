@@ -33,19 +33,30 @@ fn job_settings(
         dispatch: resolved.dispatch,
         request_timeout: resolved.request_timeout,
         progress,
+        rehearsal: resolved.remembered["emulator"] == serde_json::Value::Bool(true),
         remembered: resolved.remembered,
     }
 }
 
-/// Prints the outcome of a job: the summary JSON is the last line on stdout.
+/// Prints the outcome of a job: the summary JSON is the last line on stdout, whatever happened.
 fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> ExitCode {
     match outcome {
         Ok(outcome) => {
             let s = &outcome.summary;
-            eprintln!(
-                "done: {} created ({} with credentials lost), {} failed, {} invalid, {} throttled, {:.1} s",
-                s.created, s.credentials_lost, s.failed, s.invalid, s.throttled, s.elapsed_s
-            );
+            if let Some(error) = &outcome.error {
+                print_error(error);
+            }
+            crate::printer::note(&format!(
+                "done: {} created ({} in this run, {} with credentials lost), {} failed, {} invalid, {} left to do, {} throttled, {:.1} s",
+                s.created,
+                s.created_this_run,
+                s.credentials_lost,
+                s.failed,
+                s.invalid,
+                s.pending,
+                s.throttled,
+                s.elapsed_s
+            ));
             println!(
                 "{}",
                 serde_json::to_string(&outcome.summary).unwrap_or_default()
@@ -53,13 +64,15 @@ fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> ExitCode {
             outcome.exit
         }
         Err(error) => {
+            // Before the journal was open: nothing of the job is known, so nothing is counted.
             print_error(&error);
             let code = error.exit_code();
             println!(
                 "{}",
                 serde_json::json!({"created": 0, "failed": 0, "invalid": 0, "credentials_lost": 0,
                                    "throttled": 0, "elapsed_s": 0.0, "exit_code": code as i32,
-                                   "error": error.to_string()})
+                                   "created_this_run": 0, "pending": 0,
+                                   "changed_after_creation": 0, "error": error.to_string()})
             );
             code
         }

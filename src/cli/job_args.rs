@@ -30,7 +30,8 @@ pub struct JobArgs {
     #[arg(long, value_name = "N/PERIOD")]
     pub rate_limit: Option<RateSetting>,
 
-    /// Requests in flight at once (default 100: enough for 500/min at 12 s per create).
+    /// The most requests in flight at once (default 1000). Below it, the number follows the rate
+    /// times the observed latency.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 

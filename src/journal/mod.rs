@@ -260,6 +260,11 @@ impl Journal {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Records how run `run_id` ended.
+    pub fn finish_run(&self, run_id: i64, exit_code: i32) -> Result<(), JournalError> {
+        ops::finish_run(&self.conn, run_id, exit_code).map_err(self.sqlite())
+    }
+
     /// The options and sheet of the most recent run, for `resume`.
     pub fn last_run(&self) -> Result<Option<(serde_json::Value, Option<String>)>, JournalError> {
         let mut statement = self

@@ -365,8 +365,8 @@ pub fn count_throttled(tx: &mut Batch<'_>, run_id: i64) -> Result<(), rusqlite::
     Ok(())
 }
 
-pub fn finish_run(tx: &Batch<'_>, run_id: i64, exit_code: i32) -> Result<(), rusqlite::Error> {
-    tx.execute(
+pub fn finish_run(conn: &Connection, run_id: i64, exit_code: i32) -> Result<(), rusqlite::Error> {
+    conn.execute(
         "UPDATE runs SET finished = ?2, exit_code = ?3 WHERE id = ?1",
         params![run_id, now(), exit_code],
     )?;

@@ -1,0 +1,202 @@
+//! Resolving a create whose outcome is unknown, before anything is sent again.
+//!
+//! `HEAD /v1/domains/{domain}` says whether the domain exists anywhere; if it does, the partner's
+//! customer list (`starts_with` filter, exact match here) says whether it is ours. Domain free →
+//! the create never happened: `pending` again with the same request id. Ours → it was created and
+//! its password never reached us: `created` with the credentials lost. Taken by someone else —
+//! after `--reconcile-patience`, since a new customer may stay invisible for a while — `failed`.
+//!
+//! Each lookup is a request like any other: a place among the requests out, a pace slot when it
+//! is under `/v1/customers`, its attempt journaled before it leaves; a stop during the waits
+//! leaves the row in doubt with nothing sent.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::Utc;
+use secrecy::SecretString;
+
+use super::Dispatcher;
+use crate::journal::JournalError;
+use crate::journal::import::new_request_id;
+use crate::journal::ops::{self, AttemptEnd, AttemptKind, QueuedRow, Settle};
+use crate::partner_center::Lookup;
+
+impl Dispatcher {
+    /// Resolves a row whose create had an unknown outcome. Returns false when the row stays in
+    /// doubt (lookups kept failing, or the run stops).
+    pub(super) async fn reconcile(&self, row: &mut QueuedRow) -> Result<bool, JournalError> {
+        let since = *row.in_doubt_since.get_or_insert_with(Utc::now);
+        let mut failures = 0u32;
+        loop {
+            if self.stop.is_set() {
+                return Ok(false);
+            }
+            let Some(token) = self.token().await else {
+                return Ok(false);
+            };
+            let Some(exists) = self.lookup_domain(row, &token).await? else {
+                return Ok(false);
+            };
+            let verdict = match exists {
+                Lookup::Found(false) => {
+                    tracing::info!(domain = %row.domain, "reconciled: the create never happened; sending again");
+                    return self
+                        .settle(row, None, Settle::Pending { not_before: None })
+                        .await
+                        .map(|()| true);
+                }
+                Lookup::Found(true) => match self.lookup_customer(row, &token).await? {
+                    Some(found) => found,
+                    None => return Ok(false),
+                },
+                other => other.map_found(|_| None),
+            };
+            match verdict {
+                Lookup::Found(Some((customer_id, commerce_id))) => {
+                    tracing::warn!(domain = %row.domain, "reconciled: created earlier; its password never reached us");
+                    let settle = Settle::Created {
+                        customer_id,
+                        commerce_id,
+                        credentials: None,
+                    };
+                    return self.settle(row, None, settle).await.map(|()| true);
+                }
+                Lookup::Found(None) => {
+                    let waited = (Utc::now() - since).to_std().unwrap_or_default();
+                    if waited >= self.settings.reconcile_patience {
+                        let message =
+                            "the domain is taken, and not by one of our customers".to_string();
+                        let settle = Settle::Failed {
+                            code: Some("domain_taken".into()),
+                            message,
+                        };
+                        return self.settle(row, None, settle).await.map(|()| true);
+                    }
+                    // A new customer may stay invisible for a while: look again later.
+                    if !self.stop.sleep(self.settings.reconcile_interval).await {
+                        return Ok(false);
+                    }
+                }
+                Lookup::Throttled(retry_after) => {
+                    self.pacer.throttled(retry_after);
+                    if !self.stop.sleep(retry_after).await {
+                        return Ok(false);
+                    }
+                }
+                Lookup::Unauthorized => self.auth.invalidate(&token).await,
+                Lookup::Failed(message) => {
+                    failures += 1;
+                    tracing::warn!(domain = %row.domain, "lookup failed: {message}");
+                    if failures >= self.settings.max_attempts {
+                        return Ok(false);
+                    }
+                    if !self.stop.sleep(self.backoff(failures)).await {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the domain exists anywhere (not the Customer resource: no pace slot).
+    async fn lookup_domain(
+        &self,
+        row: &QueuedRow,
+        token: &SecretString,
+    ) -> Result<Option<Lookup<bool>>, JournalError> {
+        self.lookup(row, AttemptKind::LookupDomain, false, |request_id| async move {
+            self.pc.domain_exists(&row.domain, &request_id, token).await
+        })
+        .await
+    }
+
+    /// Our customer with the row's domain, if Partner Center lists one yet.
+    async fn lookup_customer(
+        &self,
+        row: &QueuedRow,
+        token: &SecretString,
+    ) -> Result<Option<Lookup<Option<(String, Option<String>)>>>, JournalError> {
+        self.lookup(
+            row,
+            AttemptKind::LookupCustomer,
+            true,
+            |request_id| async move {
+                self.pc
+                    .find_customer(&row.domain, &request_id, token)
+                    .await
+                    .map_found(|c| c.map(|c| (c.id, c.commerce_id)))
+            },
+        )
+        .await
+    }
+
+    /// One lookup: a place among the requests out, a pace slot if `paced`, the attempt journaled,
+    /// the request, the attempt finished. `None` when the run stopped before it was sent.
+    async fn lookup<T, F: Future<Output = Lookup<T>>>(
+        &self,
+        row: &QueuedRow,
+        kind: AttemptKind,
+        paced: bool,
+        send: impl FnOnce(String) -> F,
+    ) -> Result<Option<Lookup<T>>, JournalError> {
+        let Some(mut place) = self.stop.unless_stopped(self.in_flight.acquire()).await else {
+            return Ok(None);
+        };
+        if paced
+            && self
+                .stop
+                .unless_stopped(self.pacer.acquire())
+                .await
+                .is_none()
+        {
+            return Ok(None);
+        }
+        let request_id = new_request_id();
+        let (row_id, run_id) = (row.id, self.run_id);
+        let correlation = self.pc.correlation_id().to_string();
+        let recorded = request_id.clone();
+        let attempt_id = self
+            .journal
+            .exec(move |tx| ops::begin_lookup(tx, row_id, run_id, kind, &recorded, &correlation))
+            .await?;
+        let started = Instant::now();
+        place.sent(started);
+        let found = send(request_id).await;
+        let answered = Instant::now();
+        drop(place); // a lookup's latency says nothing about a create's
+        let (status, outcome) = match &found {
+            Lookup::Found(_) => (Some(200), "found"),
+            Lookup::Throttled(_) => (Some(429), "throttled"),
+            Lookup::Unauthorized => (Some(401), "unauthorized"),
+            Lookup::Failed(_) => (None, "failed"),
+        };
+        let end = AttemptEnd {
+            http_status: status,
+            error_code: None,
+            latency_ms: answered.duration_since(started).as_millis() as u64,
+            outcome: outcome.into(),
+        };
+        let throttled = matches!(found, Lookup::Throttled(_));
+        self.journal
+            .exec(move |tx| {
+                if throttled {
+                    ops::count_throttled(tx, run_id)?;
+                }
+                ops::finish_attempt(tx, attempt_id, &end)
+            })
+            .await?;
+        Ok(Some(found))
+    }
+}
+
+impl<T> Lookup<T> {
+    fn map_found<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(t) => Lookup::Found(f(t)),
+            Lookup::Throttled(d) => Lookup::Throttled(d),
+            Lookup::Unauthorized => Lookup::Unauthorized,
+            Lookup::Failed(m) => Lookup::Failed(m),
+        }
+    }
+}
