@@ -1,8 +1,11 @@
 # Shared by the shell benchmarks: a sheet generator and an emulator-backed job environment.
-# Source it after `cd` to the project root; it builds the release binary.
+# Source it after `cd` to the project root; it builds the release binary, unless BIN names one
+# (BIN=/tmp/csp-onboard benches/rate.sh: measure a copy while the tree changes).
 
-cargo build --release --quiet
-BIN=$PWD/target/release/csp-onboard
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet
+    BIN=$PWD/target/release/csp-onboard
+fi
 
 # make_sheet FILE ROWS PREFIX: ROWS valid US customers with domains PREFIX000000...
 make_sheet() {

@@ -19,6 +19,7 @@ pub mod partner_center;
 pub mod printer;
 pub mod rate;
 pub mod report;
+pub mod shown;
 pub mod source;
 pub mod starter;
 pub mod validate;

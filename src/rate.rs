@@ -5,6 +5,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The shortest period a rate may have: below it, the pace would be no limit at all.
+pub const MIN_PERIOD: Duration = Duration::from_secs(1);
+/// The longest.
+pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+
 /// At most `requests` in any `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -65,10 +70,13 @@ impl FromStr for RateSetting {
         if !amount.is_finite() || amount <= 0.0 {
             return Err(bad());
         }
-        Ok(RateSetting::Limit(RateLimit {
-            requests,
-            period: Duration::from_secs_f64(amount * unit_seconds),
-        }))
+        let period = Duration::try_from_secs_f64(amount * unit_seconds)
+            .ok()
+            .filter(|p| (MIN_PERIOD..=MAX_PERIOD).contains(p))
+            .ok_or_else(|| {
+                format!("`{text}`: the period of a rate must be between 1 second and 24 hours")
+            })?;
+        Ok(RateSetting::Limit(RateLimit { requests, period }))
     }
 }
 
@@ -102,9 +110,25 @@ mod tests {
         assert_eq!(limit("10/h"), (10, 3600.0));
         assert_eq!(limit("7/sec"), (7, 1.0));
         assert_eq!(limit("5/m"), (5, 60.0));
+        assert_eq!(limit("1/24h"), (1, 86400.0));
+        assert_eq!(limit("1/1s"), (1, 1.0));
         assert_eq!("off".parse::<RateSetting>(), Ok(RateSetting::Off));
         for bad in [
-            "0/min", "-5/min", "500", "500/", "500/days", "x/min", "500/0s", "5.5/min",
+            "0/min",
+            "-5/min",
+            "500",
+            "500/",
+            "500/days",
+            "x/min",
+            "500/0s",
+            "5.5/min",
+            "1/0.0000000001s",
+            "1/0.5s",
+            "99999999999999999999h",
+            "1/99999999999999999999h",
+            "1/25h",
+            "1/1e400s",
+            "1/NaNs",
         ] {
             assert!(bad.parse::<RateSetting>().is_err(), "{bad}");
         }

@@ -20,6 +20,9 @@ use crate::job::Connection;
 use crate::partner_center::url_is_allowed;
 use crate::rate::RateSetting;
 
+/// The most requests in flight a run may be allowed.
+const MAX_CONCURRENCY: usize = 100_000;
+
 pub const GLOBAL_API: &str = "https://api.partnercenter.microsoft.com";
 pub const GLOBAL_AUTHORITY: &str = "https://login.microsoftonline.com";
 
@@ -91,6 +94,9 @@ pub struct ConfigFile {
     pub max_attempts: Option<u32>,
     pub request_timeout_s: Option<f64>,
     pub reconcile_patience_s: Option<f64>,
+    /// The file this was read from.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -122,14 +128,59 @@ impl ConfigFile {
                     None,
                 )
             })?;
-            return toml::from_str(&text).map_err(|e| {
+            let mut file: ConfigFile = toml::from_str(&text).map_err(|e| {
                 Error::usage(
                     format!("config file `{}`: {}", path.display(), e.message()),
                     Some("see the README for the settings".into()),
                 )
-            });
+            })?;
+            file.check_permissions(&path)?;
+            file.path = Some(path);
+            return Ok(file);
         }
         Ok(ConfigFile::default())
+    }
+}
+
+impl ConfigFile {
+    /// As ssh does with its own files: a configuration anyone else may change could send the
+    /// customers' data (and the sign-in) elsewhere, and one holding a secret that anyone else may
+    /// read has given it away.
+    fn check_permissions(&self, path: &Path) -> Result<(), Error> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| {
+                Error::usage(
+                    format!("cannot read config file `{}`: {e}", path.display()),
+                    None,
+                )
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(Error::usage(
+                format!(
+                    "config file `{}` can be changed by other users (mode {mode:04o}): it is not used",
+                    path.display()
+                ),
+                Some(format!("`chmod go-w {}`", path.display())),
+            ));
+        }
+        let holds_secret = self.refresh_token.is_some() || self.client_secret.is_some();
+        if holds_secret && mode & 0o044 != 0 {
+            return Err(Error::usage(
+                format!(
+                    "config file `{}` holds a secret and can be read by other users (mode {mode:04o}): it is not used",
+                    path.display()
+                ),
+                Some(format!(
+                    "`chmod 600 {}`, and replace the secret: others may have read it",
+                    path.display()
+                )),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -148,14 +199,87 @@ fn remembered_f64(remembered: &Value, key: &str) -> Option<f64> {
     remembered.get(key).and_then(Value::as_f64)
 }
 
-fn seconds(name: &str, value: f64) -> Result<Duration, Error> {
-    if !value.is_finite() || value < 0.0 {
-        return Err(Error::usage(
-            format!("`--{name}` must be zero or more seconds"),
-            None,
-        ));
+/// A setting in seconds: its flag, the key `resume` remembers it under, the config file's key,
+/// and the longest it may be.
+struct SecondsSetting {
+    flag: &'static str,
+    remembered: &'static str,
+    file_key: Option<&'static str>,
+    max: f64,
+    /// Whether zero is allowed.
+    zero: bool,
+}
+
+const REQUEST_TIMEOUT: SecondsSetting = SecondsSetting {
+    flag: "request-timeout",
+    remembered: "request_timeout",
+    file_key: Some("request_timeout_s"),
+    max: 3600.0,
+    zero: false,
+};
+const RECONCILE_PATIENCE: SecondsSetting = SecondsSetting {
+    flag: "reconcile-patience",
+    remembered: "reconcile_patience",
+    file_key: Some("reconcile_patience_s"),
+    max: 86_400.0,
+    zero: true,
+};
+const RECONCILE_INTERVAL: SecondsSetting = SecondsSetting {
+    flag: "reconcile-interval",
+    remembered: "reconcile_interval",
+    file_key: None,
+    max: 3600.0,
+    zero: true,
+};
+const BACKOFF_BASE: SecondsSetting = SecondsSetting {
+    flag: "backoff-base",
+    remembered: "backoff_base",
+    file_key: None,
+    max: 3600.0,
+    zero: true,
+};
+const BACKOFF_CAP: SecondsSetting = SecondsSetting {
+    flag: "backoff-cap",
+    remembered: "backoff_cap",
+    file_key: None,
+    max: 86_400.0,
+    zero: true,
+};
+
+impl SecondsSetting {
+    /// The value from the flag, else the last run's (for `resume`), else the file; checked.
+    fn resolve(
+        &self,
+        flag: Option<f64>,
+        remembered: &Value,
+        file: &ConfigFile,
+        from_file: Option<f64>,
+        default: Duration,
+    ) -> Result<Duration, Error> {
+        let (value, source) = if let Some(v) = flag {
+            (v, format!("`--{} {v}`", self.flag))
+        } else if let Some(v) = remembered_f64(remembered, self.remembered) {
+            (v, format!("the last run's {} of {v}", self.flag))
+        } else if let (Some(v), Some(key)) = (from_file, self.file_key) {
+            let path = file.path.as_deref().unwrap_or(Path::new("the config file"));
+            (v, format!("`{key} = {v}` in `{}`", path.display()))
+        } else {
+            return Ok(default);
+        };
+        let low = if self.zero { "0" } else { "more than 0" };
+        let in_range =
+            value.is_finite() && value <= self.max && (value > 0.0 || (self.zero && value == 0.0));
+        let duration = in_range
+            .then(|| Duration::try_from_secs_f64(value).ok())
+            .flatten()
+            .ok_or_else(|| {
+                Error::usage(
+                    format!("{source}: must be {low} to {} seconds", self.max),
+                    None,
+                )
+            })?;
+        Ok(duration)
     }
-    Ok(Duration::from_secs_f64(value))
 }
 
 /// Everything a job needs but the sheet and the journal.
@@ -262,8 +386,11 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
         file.concurrency.map(|c| c as f64),
     )
     .map_or(defaults.concurrency, |c| c as usize);
-    if concurrency == 0 {
-        return Err(Error::usage("`--concurrency` must be at least 1", None));
+    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+        return Err(Error::usage(
+            format!("`--concurrency` must be 1 to {MAX_CONCURRENCY}"),
+            None,
+        ));
     }
     let max_attempts = number(
         args.max_attempts.map(f64::from),
@@ -272,45 +399,46 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
     )
     .map_or(defaults.max_attempts, |n| n as u32)
     .max(1);
-    let secs = |flag, key: &str, from_file, default: Duration| -> Result<Duration, Error> {
-        number(flag, key, from_file).map_or(Ok(default), |v| seconds(key, v))
-    };
-    let request_timeout = secs(
+    let request_timeout = REQUEST_TIMEOUT.resolve(
         args.request_timeout,
-        "request_timeout",
+        remembered,
+        &file,
         file.request_timeout_s,
         Duration::from_secs(120),
     )?;
     let dispatch = DispatchSettings {
         concurrency,
         max_attempts,
-        backoff_base: secs(
+        backoff_base: BACKOFF_BASE.resolve(
             args.backoff_base,
-            "backoff_base",
+            remembered,
+            &file,
             None,
             defaults.backoff_base,
         )?,
-        backoff_cap: secs(args.backoff_cap, "backoff_cap", None, defaults.backoff_cap)?,
-        reconcile_patience: secs(
+        backoff_cap: BACKOFF_CAP.resolve(
+            args.backoff_cap,
+            remembered,
+            &file,
+            None,
+            defaults.backoff_cap,
+        )?,
+        reconcile_patience: RECONCILE_PATIENCE.resolve(
             args.reconcile_patience,
-            "reconcile_patience",
+            remembered,
+            &file,
             file.reconcile_patience_s,
             defaults.reconcile_patience,
         )?,
-        reconcile_interval: secs(
+        reconcile_interval: RECONCILE_INTERVAL.resolve(
             args.reconcile_interval,
-            "reconcile_interval",
+            remembered,
+            &file,
             None,
             defaults.reconcile_interval,
         )?,
         permission_stop_after: defaults.permission_stop_after,
     };
-    if request_timeout.is_zero() {
-        return Err(Error::usage(
-            "`--request-timeout` must be more than 0 seconds",
-            None,
-        ));
-    }
     let remembered = json!({
         "api_url": connection.api_url,
         "authority_url": connection.authority_url,

@@ -175,11 +175,17 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         };
-        let mut conn = Connection::open(path).map_err(sqlite)?;
+        // Readers open read-only: `status` and `export` work on a journal they may not change
+        // (a copy handed over, a read-only mount), and can never change one by mistake.
+        let mut conn = match access {
+            Access::Read => open_read_only(path),
+            Access::CreateAndWork | Access::Work => Connection::open(path),
+        }
+        .map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sqlite)?;
-        conn.execute_batch(PRAGMAS).map_err(sqlite)?;
         if access != Access::Read {
+            conn.execute_batch(PRAGMAS).map_err(sqlite)?;
             migrate(&mut conn).map_err(|message| JournalError::Migration {
                 path: path.to_path_buf(),
                 message,
@@ -282,6 +288,48 @@ impl Journal {
             None => Ok(None),
         }
     }
+}
+
+/// A reader's connection. A WAL journal is read through its `-shm` file, which SQLite must be
+/// able to create; in a folder nobody may write to (a read-only mount, a copy handed over) it
+/// cannot, and then — when no `-wal` file holds changes not yet written back — the file is read as
+/// the immutable file it is.
+fn open_read_only(path: &Path) -> Result<Connection, rusqlite::Error> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // SQLite opens lazily: the first read says whether the file can be read this way.
+    let opened = Connection::open_with_flags(path, flags).and_then(|conn| {
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
+        Ok(conn)
+    });
+    match opened {
+        Ok(conn) => Ok(conn),
+        Err(error) => {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if Path::new(&wal).exists() {
+                return Err(error);
+            }
+            let mut url = url_path(path);
+            url.insert_str(0, "file:");
+            url.push_str("?immutable=1");
+            Connection::open_with_flags(url, flags | OpenFlags::SQLITE_OPEN_URI)
+        }
+    }
+}
+
+/// `path` as the path of a `file:` URI (absolute, with `%`, `?` and `#` escaped).
+fn url_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for byte in absolute.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{byte:02X}")),
+            _ if byte.is_ascii() => out.push(*byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// Brings the schema up to date. Foreign keys are off while migrations run, as SQLite's procedure

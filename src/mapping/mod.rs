@@ -14,6 +14,7 @@ pub use field::{Field, normalize_header};
 pub use template::{DEFAULT_TEMPLATE, Template, TemplateError};
 
 use crate::countries;
+use crate::shown::shown;
 use crate::source::RawRow;
 
 pub const DOMAIN_SUFFIX: &str = ".onmicrosoft.com";
@@ -28,7 +29,7 @@ pub enum MappingError {
         missing: Vec<Field>,
         headers: Vec<String>,
     },
-    #[error("{sheet}: columns `{first}` and `{second}` both map to `{field}`")]
+    #[error("{sheet}: columns `{}` and `{}` both map to `{field}`", shown(.first), shown(.second))]
     AmbiguousColumns {
         sheet: String,
         field: Field,
@@ -58,12 +59,16 @@ fn list_fields(fields: &[Field]) -> String {
         .join(", ")
 }
 
-/// Why a header is not bound: a warning for the user, never an error.
+/// Why a header is not bound: a warning for the user, never an error. `column` is `None` for a
+/// note about many columns at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnNote {
-    pub column: String,
+    pub column: Option<String>,
     pub message: String,
 }
+
+/// Unmapped columns named one by one; past this many, the rest are counted in one note.
+const NAMED_UNMAPPED: usize = 10;
 
 /// A template applied to one header: which column feeds which field.
 #[derive(Debug)]
@@ -84,15 +89,22 @@ impl<'t> Binding<'t> {
     ) -> Result<Binding<'t>, MappingError> {
         let mut columns: [Option<usize>; Field::COUNT] = [None; Field::COUNT];
         let mut notes = Vec::new();
+        let mut unmapped = 0usize;
         for (index, header) in headers.iter().enumerate() {
             if header.is_empty() {
                 continue;
             }
             let Some(field) = template.field_for_header(header) else {
-                notes.push(ColumnNote {
-                    column: header.clone(),
-                    message: format!("column `{header}` maps to no field and is ignored"),
-                });
+                unmapped += 1;
+                if unmapped <= NAMED_UNMAPPED {
+                    notes.push(ColumnNote {
+                        column: Some(header.clone()),
+                        message: format!(
+                            "column `{}` maps to no field and is ignored",
+                            shown(header)
+                        ),
+                    });
+                }
                 continue;
             };
             if let Some(first) = columns[field.index()] {
@@ -105,14 +117,24 @@ impl<'t> Binding<'t> {
             }
             if template.constant_for(field).is_some() {
                 notes.push(ColumnNote {
-                    column: header.clone(),
+                    column: Some(header.clone()),
                     message: format!(
-                        "column `{header}` is ignored: the template sets `{field}` for every row"
+                        "column `{}` is ignored: the template sets `{field}` for every row",
+                        shown(header)
                     ),
                 });
                 continue;
             }
             columns[field.index()] = Some(index);
+        }
+        if unmapped > NAMED_UNMAPPED {
+            notes.push(ColumnNote {
+                column: None,
+                message: format!(
+                    "{} more columns map to no field and are ignored",
+                    unmapped - NAMED_UNMAPPED
+                ),
+            });
         }
         let missing: Vec<Field> = template
             .required_fields()

@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -13,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::credentials::{CredentialError, Opener};
 use crate::error::Error;
 use crate::journal::queries::{self, RESULT_COLUMNS, ResultRow, SealedAt};
+use crate::report::table::{TableFormat, TableSpec, write_table};
 
 fn cells(row: &ResultRow) -> [String; 13] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -33,61 +32,26 @@ fn cells(row: &ResultRow) -> [String; 13] {
     ]
 }
 
-/// Writes the results to `out` (`.xlsx` → a workbook, anything else → CSV); returns the rows.
+/// Writes the results to `out` (`.xlsx` → a workbook, `.csv` → CSV); returns the rows.
 pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
+    TableFormat::of(out)?;
     let rows = queries::results(conn)
         .map_err(|e| Error::usage(format!("cannot read the journal: {e}"), None))?;
-    let write_error = |message: String| Error::Write {
-        path: out.to_path_buf(),
-        source: std::io::Error::other(message),
+    let lines: Vec<[String; 13]> = rows.iter().map(cells).collect();
+    let spec = TableSpec {
+        columns: &RESULT_COLUMNS,
+        verbatim: &[],
+        private: false,
+        sheet: "Results",
     };
-    let is_xlsx = out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
-    if is_xlsx {
-        let mut workbook = rust_xlsxwriter::Workbook::new();
-        let sheet = workbook.add_worksheet();
-        let bold = rust_xlsxwriter::Format::new().set_bold();
-        for (c, name) in RESULT_COLUMNS.iter().enumerate() {
-            sheet
-                .write_string_with_format(0, c as u16, *name, &bold)
-                .map_err(|e| write_error(e.to_string()))?;
-        }
-        for (r, row) in rows.iter().enumerate() {
-            let r = r as u32 + 1;
-            for (c, value) in cells(row).iter().enumerate() {
-                if c == 0 || c == 10 {
-                    let n: f64 = value.parse().unwrap_or_default();
-                    sheet
-                        .write_number(r, c as u16, n)
-                        .map_err(|e| write_error(e.to_string()))?;
-                } else {
-                    sheet
-                        .write_string(r, c as u16, value)
-                        .map_err(|e| write_error(e.to_string()))?;
-                }
-            }
-        }
-        sheet.autofit();
-        workbook.save(out).map_err(|e| write_error(e.to_string()))?;
-    } else {
-        let mut writer = csv::Writer::from_path(out).map_err(|e| write_error(e.to_string()))?;
-        writer
-            .write_record(RESULT_COLUMNS)
-            .map_err(|e| write_error(e.to_string()))?;
-        for row in &rows {
-            writer
-                .write_record(cells(row))
-                .map_err(|e| write_error(e.to_string()))?;
-        }
-        writer.flush().map_err(|e| write_error(e.to_string()))?;
-    }
+    write_table(out, &spec, &lines)?;
     Ok(rows.len())
 }
 
 /// Decrypts every created customer's credentials into a new 0600 CSV. Customers whose credentials
 /// were lost are listed with an empty password.
 pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Result<usize, Error> {
+    TableFormat::of(out)?;
     let opener = Opener::from_file(identity).map_err(|e| Error::usage(e.to_string(), None))?;
     let unreadable =
         |e: rusqlite::Error| Error::usage(format!("cannot read the journal: {e}"), None);
@@ -144,41 +108,19 @@ pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Resu
             password,
         ]);
     }
-    let write_error = |source: std::io::Error| Error::Write {
-        path: out.to_path_buf(),
-        source,
-    };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::usage(
-                    format!("`{}` already exists", out.display()),
-                    Some("credentials are never written over an existing file: remove it or name another".into()),
-                )
-            } else {
-                write_error(e)
-            }
-        })?;
-    let mut writer = csv::Writer::from_writer(file);
-    writer
-        .write_record([
+    let spec = TableSpec {
+        columns: &[
             "domain",
             "company_name",
             "associated_partner_id",
             "customer_id",
             "user_name",
             "password",
-        ])
-        .map_err(|e| write_error(e.into()))?;
-    for line in &lines {
-        writer
-            .write_record(line)
-            .map_err(|e| write_error(e.into()))?;
-    }
-    writer.flush().map_err(write_error)?;
+        ],
+        verbatim: &["password"],
+        private: true,
+        sheet: "Credentials",
+    };
+    write_table(out, &spec, &lines)?;
     Ok(lines.len())
 }

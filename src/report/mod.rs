@@ -3,4 +3,5 @@
 
 pub mod export;
 pub mod status;
+pub mod table;
 pub mod validation;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::intake::IntakeSink;
 use crate::mapping::{Binding, Draft};
+use crate::shown::shown;
 use crate::source::{Header, RawRow};
 use crate::validate::Issue;
 
@@ -96,13 +97,15 @@ pub fn describe(issue: &Issue) -> String {
         place.push(format!("row {row}"));
     }
     match (&issue.column, issue.field) {
-        (Some(column), Some(field)) => place.push(format!("column `{column}` ({field})")),
-        (Some(column), None) if issue.row.is_some() => place.push(format!("column `{column}`")),
+        (Some(column), Some(field)) => place.push(format!("column `{}` ({field})", shown(column))),
+        (Some(column), None) if issue.row.is_some() => {
+            place.push(format!("column `{}`", shown(column)))
+        }
         (None, Some(field)) => place.push(format!("field `{field}`")),
         _ => {}
     }
     if let Some(value) = &issue.value {
-        place.push(format!("`{value}`"));
+        place.push(format!("`{}`", shown(value)));
     }
     if place.is_empty() {
         issue.message.clone()

@@ -12,6 +12,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use csv::StringRecord;
@@ -22,6 +24,11 @@ use super::lines::LfLines;
 use super::{Header, RawRow, RowVisitor, SourceError, SourceInfo, SourceOptions};
 
 const SAMPLE_BYTES: usize = 64 * 1024;
+/// The longest record read. A real row is a few hundred bytes; past this, the file is not a sheet
+/// (or a quote was never closed) and reading on would only grow one cell without bound.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+/// The parser's buffer: how far the stream may run ahead of the last record it finished.
+const PARSE_BUFFER: usize = 256 * 1024;
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 pub fn read<V: RowVisitor>(
@@ -291,11 +298,17 @@ impl Parser<'_> {
         full: &mpsc::SyncSender<Batch>,
         empty: &mpsc::Receiver<Vec<RawRow>>,
     ) -> Result<Outcome, SourceError> {
+        let record_start = Arc::new(AtomicU64::new(0));
+        let stream = Bounded {
+            inner: stream,
+            delivered: 0,
+            record_start: record_start.clone(),
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
-            .buffer_capacity(256 * 1024)
+            .buffer_capacity(PARSE_BUFFER)
             .from_reader(stream);
         let fresh = || Vec::with_capacity(BATCH);
         let mut numbering = RowNumbering::default();
@@ -312,6 +325,15 @@ impl Parser<'_> {
                     let row = numbering.next_guess();
                     // Rows parsed before the bad one are still visited (and counted in `records`).
                     let _ = full.send(Batch { rows, len });
+                    if let csv::ErrorKind::Io(io) = error.kind()
+                        && io.get_ref().is_some_and(|e| e.is::<TooLong>())
+                    {
+                        return Err(SourceError::RowTooLong {
+                            path: self.path.to_path_buf(),
+                            row,
+                            limit: MAX_RECORD_BYTES,
+                        });
+                    }
                     return match error.kind() {
                         csv::ErrorKind::Utf8 { .. } => Ok(Outcome::InvalidUtf8 {
                             records,
@@ -327,6 +349,7 @@ impl Parser<'_> {
                 }
             }
             records += 1;
+            record_start.store(reader.position().byte(), Ordering::Relaxed);
             let number = numbering.number(reader.position().line(), &raw);
             if self.check_ascii && first_non_ascii_row.is_none() && !raw.as_slice().is_ascii() {
                 first_non_ascii_row = Some(number);
@@ -358,6 +381,38 @@ impl Parser<'_> {
         }
         let _ = full.send(Batch { rows, len });
         Ok(Outcome::Done)
+    }
+}
+
+/// The stream the parser reads, refusing to run more than [`MAX_RECORD_BYTES`] (plus the parser's
+/// buffer) past the end of the last record: memory stays bounded whatever the file holds.
+struct Bounded {
+    inner: Box<dyn Read + Send>,
+    delivered: u64,
+    /// Where the last record the parser finished ends (bytes into this stream).
+    record_start: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct TooLong;
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a record over {MAX_RECORD_BYTES} bytes")
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let ahead = self.delivered - self.record_start.load(Ordering::Relaxed);
+        if ahead > MAX_RECORD_BYTES + PARSE_BUFFER as u64 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, TooLong));
+        }
+        let n = self.inner.read(buf)?;
+        self.delivered += n as u64;
+        Ok(n)
     }
 }
 

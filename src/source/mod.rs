@@ -116,6 +116,10 @@ pub enum SourceError {
         path.display()
     )]
     UnknownFormat { path: PathBuf },
+    #[error("`{}` is {kind}: csp-onboard reads only files", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("`{}`, row {row}: the row is over {} MiB long", path.display(), limit >> 20)]
+    RowTooLong { path: PathBuf, row: u64, limit: u64 },
     #[error("`{}` has no header row: every row is empty", path.display())]
     NoHeader { path: PathBuf },
     #[error("`{}`, row {row}: {message}", path.display())]
@@ -126,7 +130,7 @@ pub enum SourceError {
     },
     #[error("cannot read workbook `{}`: {message}", path.display())]
     Workbook { path: PathBuf, message: String },
-    #[error("workbook `{}` has no sheet `{wanted}`; its sheets are {}", path.display(), quote_list(available))]
+    #[error("workbook `{}` has no sheet `{}`; its sheets are {}", path.display(), crate::shown::shown(wanted), quote_list(available))]
     SheetNotFound {
         path: PathBuf,
         wanted: String,
@@ -161,17 +165,31 @@ impl SourceError {
             SourceError::UnknownFormat { .. } => {
                 Some("save the sheet as CSV (UTF-8) or as an Excel workbook".into())
             }
+            SourceError::NotAFile { .. } => Some(
+                "save the sheet to a file first: csp-onboard reads it more than once".into(),
+            ),
+            SourceError::RowTooLong { .. } => Some(
+                "a quote that is never closed makes the rest of the file one cell; check the row's quotes"
+                    .into(),
+            ),
             _ => None,
         }
     }
 }
 
+/// Names quoted for a message: at most 20 of them, then how many more.
 pub(crate) fn quote_list(items: &[String]) -> String {
-    items
+    const NAMED: usize = 20;
+    let mut list = items
         .iter()
-        .map(|s| format!("`{s}`"))
+        .take(NAMED)
+        .map(|s| format!("`{}`", crate::shown::shown(s)))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if items.len() > NAMED {
+        list.push_str(&format!(" and {} more", items.len() - NAMED));
+    }
+    list
 }
 
 /// Reads `path` and feeds its header and rows to `visitor`.
@@ -180,6 +198,31 @@ pub fn read<V: RowVisitor>(
     options: &SourceOptions,
     visitor: &mut V,
 ) -> Result<SourceInfo, V::Error> {
+    // A FIFO or a device would be read twice (the sample, then the stream) or forever.
+    let metadata = std::fs::metadata(path).map_err(|source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !metadata.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = metadata.file_type();
+        let kind = if kind.is_dir() {
+            "a folder"
+        } else if kind.is_fifo() {
+            "a pipe (FIFO)"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "an unusual kind of file"
+        };
+        return Err(SourceError::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        }
+        .into());
+    }
     match Format::of(path) {
         Some(Format::Delimited) => delimited::read(path, options, visitor),
         Some(Format::Workbook) => spreadsheet::read(path, options, visitor),

@@ -33,7 +33,7 @@ impl Issue {
     pub fn column_warning(note: &crate::mapping::ColumnNote) -> Issue {
         Issue {
             row: None,
-            column: Some(note.column.clone()),
+            column: note.column.clone(),
             field: None,
             value: None,
             message: note.message.clone(),
@@ -76,7 +76,10 @@ impl Validator {
         if first != row {
             found.report(
                 Field::Domain,
-                format!("domain `{domain}` is already used by row {first}; each customer needs its own domain"),
+                format!(
+                    "domain `{}` is already used by row {first}; each customer needs its own domain",
+                    crate::shown::shown(domain)
+                ),
             );
         }
     }
@@ -121,7 +124,7 @@ impl Findings<'_, '_> {
             row: Some(self.draft.row),
             column,
             field: Some(field.name()),
-            value: (!raw.is_empty()).then(|| raw.to_string()),
+            value: (!raw.is_empty()).then(|| crate::shown::cut(raw).into_owned()),
             message,
         });
     }

@@ -4,10 +4,12 @@
 use super::Findings;
 use crate::countries;
 use crate::mapping::{DOMAIN_SUFFIX, Field};
+use crate::shown::{is_hidden, shown};
 
 const MAX_DOMAIN_PREFIX: usize = 27;
 
 pub(super) fn check_row(f: &mut Findings<'_, '_>, direct: bool) {
+    hidden_characters(f);
     domain(f);
     company_name(f);
     email(f);
@@ -27,6 +29,35 @@ pub(super) fn check_row(f: &mut Findings<'_, '_>, direct: bool) {
     }
     language(f);
     reseller(f, direct);
+}
+
+/// A control character (a NUL, an escape sequence, a line break) or an invisible formatting
+/// character would reach Partner Center as it is, and stay in the customer's record.
+fn hidden_characters(f: &mut Findings<'_, '_>) {
+    for &field in Field::ALL {
+        let text = f.text(field);
+        let found = if text.is_ascii() {
+            text.bytes()
+                .find(|b| *b < 0x20 || *b == 0x7f)
+                .map(char::from)
+        } else {
+            text.chars().find(|c| is_hidden(*c))
+        };
+        let Some(c) = found else { continue };
+        let message = match c {
+            '\n' | '\r' => "contains a line break: each field is one line".to_string(),
+            '\t' => "contains a tab".to_string(),
+            c if c.is_control() => format!(
+                "contains the control character U+{:04X}; remove it",
+                c as u32
+            ),
+            c => format!(
+                "contains the invisible character U+{:04X}; remove it",
+                c as u32
+            ),
+        };
+        f.report(field, message);
+    }
 }
 
 fn chars(text: &str) -> usize {
@@ -80,7 +111,10 @@ fn domain(f: &mut Findings<'_, '_>) {
         f.report(
             Field::Domain,
             format!(
-                "`{full}` is not an onmicrosoft.com domain: give the prefix (e.g. `{example}`) or the full `{example}{DOMAIN_SUFFIX}` name"
+                "`{}` is not an onmicrosoft.com domain: give the prefix (e.g. `{}`) or the full `{}{DOMAIN_SUFFIX}` name",
+                shown(full),
+                shown(example),
+                shown(example)
             ),
         );
         return;
@@ -96,7 +130,8 @@ fn domain(f: &mut Findings<'_, '_>) {
         f.report(
             Field::Domain,
             format!(
-                "the domain prefix `{prefix}` may hold only letters A-Z and digits 0-9, not {}",
+                "the domain prefix `{}` may hold only letters A-Z and digits 0-9, not {}",
+                shown(prefix),
                 describe_char(bad)
             ),
         );
@@ -109,7 +144,10 @@ fn domain(f: &mut Findings<'_, '_>) {
     if length > MAX_DOMAIN_PREFIX {
         f.report(
             Field::Domain,
-            format!("the domain prefix `{prefix}` has {length} characters: at most {MAX_DOMAIN_PREFIX} are allowed"),
+            format!(
+                "the domain prefix `{}` has {length} characters: at most {MAX_DOMAIN_PREFIX} are allowed",
+                shown(prefix)
+            ),
         );
     }
 }
@@ -120,7 +158,7 @@ fn describe_char(c: char) -> String {
         '-' => "hyphens".into(),
         '_' => "underscores".into(),
         '.' => "dots".into(),
-        other => format!("`{other}`"),
+        other => format!("`{}`", shown(other.encode_utf8(&mut [0; 4]))),
     }
 }
 
@@ -277,7 +315,10 @@ fn culture(f: &mut Findings<'_, '_>, country: &str) {
             .join(", ");
         f.report(
             Field::Culture,
-            format!("Partner Center does not accept culture `{culture}` for `{country}`; use one of {accepted}"),
+            format!(
+                "Partner Center does not accept culture `{}` for `{country}`; use one of {accepted}",
+                shown(culture)
+            ),
         );
     }
 }
