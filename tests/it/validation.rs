@@ -1,9 +1,7 @@
 //! Every offline rule of partner-center-api.md §3: one row that breaks it, one that passes.
 //! Each sheet is checked by the real binary, `validate --format json`.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// (what the row does, the row, the field expected in error, words the message must hold)
 fn failing_cases() -> Vec<(&'static str, Customer, &'static str, &'static str)> {

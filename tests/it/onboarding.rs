@@ -1,12 +1,11 @@
 //! Onboarding as a distributor does it: given a sheet, `run` it against the emulator, then look at
 //! `status`, `export` and the emulator's own record of what was created.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use csp_onboard::emulator::EmulatorConfig;
-use support::*;
+
+use crate::support::*;
 
 #[test]
 fn a_mixed_sheet_creates_every_valid_row_once_and_never_sends_an_invalid_one() {

@@ -2,13 +2,12 @@
 //! storms, slow responses, expired tokens, refused sign-ins and Ctrl-C — each followed by the
 //! emulator's own count of what was created.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
 use csp_onboard::emulator::{EmulatorConfig, LogEntry};
-use support::*;
+
+use crate::support::*;
 
 /// Ctrl-C, as a terminal sends it.
 fn interrupt(child: &std::process::Child) {

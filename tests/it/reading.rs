@@ -1,9 +1,8 @@
 //! Given the files distributors really have, the reader yields the rows and numbers a person sees.
 
-mod support;
-
 use csp_onboard::source::{SheetChoice, SourceError, SourceOptions};
-use support::*;
+
+use crate::support::*;
 
 fn options() -> SourceOptions {
     SourceOptions::default()

@@ -1,11 +1,10 @@
 //! `csp-onboard validate` as users and scripts see it: the JSON contract, the text people read,
 //! exit codes, the errors CSV, header aliases and templates, and the starter files.
 
-mod support;
-
 use predicates::prelude::*;
 use serde_json::json;
-use support::*;
+
+use crate::support::*;
 
 #[test]
 fn the_sample_sheets_are_valid() {

@@ -1,15 +1,14 @@
 //! The emulator's own contract (partner-center-api.md), over real HTTP on loopback: every endpoint,
 //! every error code, the throttling window, token rotation and expiry, and each fault switch.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use csp_onboard::emulator::{Emulator, EmulatorConfig, ManualClock, Reseller};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
+
+use crate::support::*;
 
 fn start(config: EmulatorConfig) -> Emulator {
     Emulator::start(config).unwrap()

@@ -5,10 +5,9 @@
 //!
 //! These tests take about 36 s each and run one at a time (nextest group `serial-timing`).
 
-mod support;
-
 use csp_onboard::emulator::{EmulatorConfig, LogEntry};
-use support::*;
+
+use crate::support::*;
 
 const LIMIT: usize = 50;
 const WINDOW_S: f64 = 6.0;

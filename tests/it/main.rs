@@ -1,0 +1,12 @@
+//! The integration tests, as one binary: each module is one area of the CLI's behaviour, `support`
+//! holds what they share.
+
+mod support;
+
+mod emulator;
+mod onboarding;
+mod rate;
+mod reading;
+mod resilience;
+mod validate_command;
+mod validation;
