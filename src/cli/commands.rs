@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::args::{ExportArgs, KeygenArgs, OutputFormat, ResumeArgs, RunArgs, StatusArgs};
-use super::job_args::{Demo, resolve};
+use super::job_args::{DEMO_FOLDER, Demo, resolve};
 use super::print_error;
 use crate::error::{Error, ExitCode};
 use crate::job::{JobSettings, SheetInput, default_journal, run_job};
@@ -90,22 +90,22 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             .into());
         }
-        let demo = if args.job.emulator {
-            Some(Demo::start()?)
-        } else {
-            None
-        };
-        let journal = match (&args.journal, &demo) {
-            (Some(path), _) => path.clone(),
-            (None, Some(demo)) => {
+        let journal = match &args.journal {
+            Some(path) => path.clone(),
+            None if args.job.emulator => {
                 let stem = args
                     .sheet
                     .path
                     .file_stem()
                     .map_or_else(|| "sheet".into(), |s| s.to_string_lossy().into_owned());
-                demo.folder.join(format!("{stem}.journal.sqlite"))
+                Path::new(DEMO_FOLDER).join(format!("{stem}.journal.sqlite"))
             }
-            (None, None) => default_journal(&args.sheet.path),
+            None => default_journal(&args.sheet.path),
+        };
+        let demo = if args.job.emulator {
+            Some(Demo::start(&journal)?)
+        } else {
+            None
         };
         if let Some(demo) = &demo {
             eprintln!(
@@ -150,7 +150,7 @@ pub fn resume(args: ResumeArgs) -> ExitCode {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let demo = if args.job.emulator || was_demo {
-            Some(Demo::start()?)
+            Some(Demo::start(&args.journal)?)
         } else {
             None
         };

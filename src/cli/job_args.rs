@@ -477,7 +477,10 @@ pub struct Demo {
 pub const DEMO_FOLDER: &str = "csp-onboard-demo";
 
 impl Demo {
-    pub fn start() -> Result<Demo, Error> {
+    /// The rehearsal of the job whose journal is `journal`: its emulator's customers are kept
+    /// beside the journal (`<journal>.emulator.json`), so a `resume` meets the customers the run
+    /// created, and a new journal starts with a new, empty Partner Center.
+    pub fn start(journal: &Path) -> Result<Demo, Error> {
         let folder = PathBuf::from(DEMO_FOLDER);
         let write_error = |source| Error::Write {
             path: folder.clone(),
@@ -495,7 +498,13 @@ impl Demo {
         }
         let recipient = crate::credentials::recipient_of(&identity)
             .map_err(|e| Error::usage(e.to_string(), None))?;
-        let emulator = crate::emulator::Emulator::start(crate::emulator::EmulatorConfig::default())
+        let mut state = journal.as_os_str().to_owned();
+        state.push(".emulator.json");
+        let config = crate::emulator::EmulatorConfig {
+            state_file: Some(PathBuf::from(state)),
+            ..crate::emulator::EmulatorConfig::default()
+        };
+        let emulator = crate::emulator::Emulator::start(config)
             .map_err(|e| Error::usage(e.to_string(), None))?;
         let connection = Connection {
             api_url: emulator.url().to_string(),

@@ -150,6 +150,9 @@ impl Dispatcher {
         let adjusting = tokio::spawn(self.clone().keep_limit_up_to_date());
         let result = self.clone().drive_all().await;
         adjusting.abort();
+        // Awaited so that its hold on the dispatcher (and the journal writer) is gone when this
+        // returns: the job takes the journal back next.
+        let _ = adjusting.await;
         result?;
         Ok(self.stop.reason().unwrap_or(Ending::Complete))
     }

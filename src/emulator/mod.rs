@@ -87,11 +87,15 @@ impl Emulator {
             })
         })?;
         let router = server::router(shared.clone());
+        let saver = shared.clone();
         let (shutdown, stop) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("emulator".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    if saver.config.state_file.is_some() {
+                        tokio::spawn(keep_state_saved(saver));
+                    }
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => server::serve(listener, router, stop).await,
                         Err(e) => tracing::error!("emulator: cannot use its socket: {e}"),
@@ -163,6 +167,22 @@ impl Emulator {
     /// Approves a pending device-code login, as the user would in a browser.
     pub fn approve_device_code(&self, user_code: &str) -> bool {
         self.shared.approve_device_code(user_code)
+    }
+}
+
+/// With a state file, the customers are also saved twice a second while they change, so a
+/// rehearsal whose process is killed (or quits at once) still finds them on `resume`.
+async fn keep_state_saved(shared: Arc<Shared>) {
+    let mut saved = shared.lock().customers.len();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = shared.lock().customers.len();
+        if now != saved {
+            if let Err(message) = shared.save_state() {
+                tracing::error!("emulator: {message}");
+            }
+            saved = now;
+        }
     }
 }
 

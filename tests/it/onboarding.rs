@@ -485,7 +485,7 @@ fn settings_come_from_flags_then_environment_then_config_files() {
         recipient = job.recipient,
         cache = job.ws.path("file-tokens.json").display(),
     );
-    job.ws.write("csp-onboard.toml", toml);
+    job.ws.write_private("csp-onboard.toml", toml);
     let mut cmd = job.run_command(&sheet, &[]);
     for name in [
         "CSP_ONBOARD_API_URL",

@@ -32,6 +32,14 @@ impl Workspace {
         path
     }
 
+    /// A file only its owner may read or write (mode 0600), as a file holding a secret must be.
+    pub fn write_private(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.write(name, bytes);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
     /// An xlsx workbook with these sheets, each a list of rows (`None` = an empty row).
     pub fn xlsx(&self, name: &str, sheets: &[(&str, Vec<Option<Vec<Cell>>>)]) -> PathBuf {
         let mut workbook = Workbook::new();
