@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::Error;
 use crate::mapping::Template;
-use crate::source::{self, SheetChoice, SourceOptions};
+use crate::source::{self, SheetChoice, SourceOptions, WorkbookReader};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,17 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Run a local Partner Center emulator on loopback.
     Emulator(crate::emulator::cli::EmulatorArgs),
+    /// Internal: read an xls, xlsb or ods workbook for the parent process, under memory and CPU
+    /// limits (src/source/isolated.rs).
+    #[command(name = crate::source::READ_WORKBOOK, hide = true)]
+    ReadWorkbook(ReadWorkbookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReadWorkbookArgs {
+    pub path: PathBuf,
+    #[arg(long)]
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +176,7 @@ impl SheetArgs {
             },
             delimiter,
             encoding,
+            workbook_reader: WorkbookReader::isolated(),
         })
     }
 }

@@ -29,6 +29,12 @@ pub fn main() -> ProcessExit {
         Command::Export(args) => commands::export(args),
         Command::Keygen(args) => commands::keygen(args),
         Command::Emulator(args) => crate::emulator::cli::run(args),
+        Command::ReadWorkbook(args) => {
+            return ProcessExit::from(crate::source::serve_workbook_reader(
+                &args.path,
+                args.sheet.as_deref(),
+            ));
+        }
     };
     ProcessExit::from(code as u8)
 }

@@ -4,7 +4,13 @@
 //! Two families of input: delimited text (CSV and Excel's text exports, see [`delimited`]) and
 //! spreadsheets read through calamine (see [`spreadsheet`]). Both stream: a CSV is never held whole,
 //! and an xlsx sheet is read cell by cell in one pass that also sees each cell's number format (so a
-//! ZIP shown as `02134` does not come out as `2134`). xls, xlsb and ods are loaded whole by calamine.
+//! ZIP shown as `02134` does not come out as `2134`). xls, xlsb and ods are loaded whole by calamine,
+//! in a child process under memory and CPU limits ([`isolated`]).
+//!
+//! Every input ends with a verdict: rows, or an error naming what is wrong. A hostile workbook
+//! (forged sizes, references past Excel's grid, damage that makes calamine panic) is refused with
+//! an error, never a crash or an exhausted machine; docs/architecture.md, "Reading hostile
+//! workbooks", has the whole picture.
 //!
 //! Rows are pushed to a [`RowVisitor`] rather than pulled through an iterator: the xlsx cell reader
 //! borrows its workbook, and a visitor keeps both on one stack frame without self-reference.
@@ -15,9 +21,16 @@
 //!   number, so the numbers are those a spreadsheet program shows (CONTRACTS.md "Rows").
 //! - Cells are trimmed.
 
+mod cell_text;
 mod delimited;
+mod guard;
+mod isolated;
 mod lines;
 mod spreadsheet;
+mod whole;
+mod xlsx;
+
+pub use isolated::{CPU_LIMIT_ENV, CPU_LIMIT_SECONDS, MEMORY_LIMIT, SUBCOMMAND as READ_WORKBOOK};
 
 use std::path::{Path, PathBuf};
 
@@ -82,6 +95,8 @@ pub struct SourceOptions {
     pub delimiter: Option<u8>,
     /// Overrides encoding detection for delimited text.
     pub encoding: Option<&'static Encoding>,
+    /// Where xls, xlsb and ods workbooks are read.
+    pub workbook_reader: WorkbookReader,
 }
 
 impl Default for SourceOptions {
@@ -90,8 +105,47 @@ impl Default for SourceOptions {
             sheet: SheetChoice::FirstRecognized,
             delimiter: None,
             encoding: None,
+            workbook_reader: WorkbookReader::InProcess,
         }
     }
+}
+
+/// Where the workbooks calamine loads whole (xls, xlsb, ods) are read. xlsx is always streamed in
+/// this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkbookReader {
+    /// In this process, with calamine's panics contained but its memory and time unbounded: for
+    /// tests, fuzzing and benchmarks, never for a user's file.
+    InProcess,
+    /// In a child process running `exe __read-workbook`, limited to [`MEMORY_LIMIT`] and
+    /// [`CPU_LIMIT_SECONDS`]. `exe` is this binary.
+    Isolated { exe: PathBuf },
+}
+
+impl WorkbookReader {
+    /// The child process, running this very executable.
+    pub fn isolated() -> WorkbookReader {
+        WorkbookReader::Isolated {
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        }
+    }
+}
+
+/// The child's side of [`WorkbookReader::Isolated`]: limits this process, reads the workbook at
+/// `path` (only the sheet `sheet` names, if any) and writes what it finds to stdout. Returns the
+/// process exit status.
+pub fn serve_workbook_reader(path: &Path, sheet: Option<&str>) -> u8 {
+    isolated::serve(path, sheet)
+}
+
+/// Reads a workbook in this process, exactly as the reader child does (the same producer, under
+/// the panic guard, feeding the same sheet choice): for fuzzing the xls, xlsb and ods paths.
+pub fn read_workbook_in_process<V: RowVisitor>(
+    path: &Path,
+    sheet: &SheetChoice,
+    visitor: &mut V,
+) -> Result<SourceInfo, V::Error> {
+    whole::read_in_process(path, sheet, visitor)
 }
 
 /// What the reader found out about the file, for the user's information.
@@ -130,6 +184,22 @@ pub enum SourceError {
     },
     #[error("cannot read workbook `{}`: {message}", path.display())]
     Workbook { path: PathBuf, message: String },
+    /// The workbook holds what no spreadsheet program writes, or made its reader fail.
+    #[error("cannot read workbook `{}`: it is damaged: {detail}", path.display())]
+    Damaged { path: PathBuf, detail: String },
+    /// Reading the workbook could exhaust memory: refused before anything was allocated.
+    #[error("cannot read workbook `{}`: {what}", path.display())]
+    TooLarge { path: PathBuf, what: String },
+    /// The reader child went past its memory or CPU limit (or was killed).
+    #[error("cannot read workbook `{}`: it is damaged or too large to read within {limit}", path.display())]
+    ReaderLimit { path: PathBuf, limit: String },
+    #[error("cannot read workbook `{}`: {detail}", path.display())]
+    NotAWorkbook { path: PathBuf, detail: String },
+    #[error(
+        "cannot read workbook `{}`: it is password-protected (encrypted), or an Excel 97-2003 workbook named .xlsx",
+        path.display()
+    )]
+    Encrypted { path: PathBuf },
     #[error("workbook `{}` has no sheet `{}`; its sheets are {}", path.display(), crate::shown::shown(wanted), quote_list(available))]
     SheetNotFound {
         path: PathBuf,
@@ -168,8 +238,23 @@ impl SourceError {
             SourceError::NotAFile { .. } => Some(
                 "save the sheet to a file first: csp-onboard reads it more than once".into(),
             ),
+            SourceError::RowTooLong { path, .. } if matches!(Format::of(path), Some(Format::Workbook)) => {
+                Some("no customer needs a row that long; check the sheet, or save it as CSV".into())
+            }
             SourceError::RowTooLong { .. } => Some(
                 "a quote that is never closed makes the rest of the file one cell; check the row's quotes"
+                    .into(),
+            ),
+            SourceError::Damaged { .. } => Some(
+                "open it in Excel or LibreOffice and save it again, or save the sheet as CSV".into(),
+            ),
+            SourceError::TooLarge { .. } => Some("save the sheet as CSV (UTF-8)".into()),
+            SourceError::ReaderLimit { .. } => Some("save it as .xlsx or CSV (UTF-8)".into()),
+            SourceError::NotAWorkbook { .. } => Some(
+                "open it in the program that made it and save it as .xlsx or CSV".into(),
+            ),
+            SourceError::Encrypted { .. } => Some(
+                "remove the password in Excel (File > Info > Protect Workbook) and save it again; an Excel 97-2003 file wants the .xls extension"
                     .into(),
             ),
             _ => None,

@@ -10,3 +10,4 @@ mod reading;
 mod resilience;
 mod validate_command;
 mod validation;
+mod workbooks;
