@@ -62,10 +62,6 @@ pub fn read<V: RowVisitor>(
         }
         .into());
     }
-    let format = match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("xlsm") => "xlsm",
-        _ => "xlsx",
-    };
     let mut book = Book {
         path,
         workbook: &mut workbook,
@@ -92,7 +88,7 @@ pub fn read<V: RowVisitor>(
         .into());
     }
     Ok(SourceInfo {
-        format,
+        format: "xlsx",
         sheet: Some(sheet),
         encoding: None,
         delimiter: None,
