@@ -12,8 +12,9 @@
 //! message and place instead; outside, it delegates to the hook that was there before, so a bug in
 //! our own code still panics loudly, and test harnesses (libtest, libFuzzer) keep their own hooks.
 //!
-//! Only the calls into calamine are contained, not our code around them: a panic in the row
-//! assembly or a visitor is ours to fix and must not pass for a damaged file.
+//! Only the calls into the readers are contained — calamine, and the zip crate and quick-xml where
+//! we check a package ourselves before calamine sees it — not our code around them: a panic in the
+//! row assembly or a visitor is ours to fix and must not pass for a damaged file.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, PanicHookInfo};

@@ -5,9 +5,10 @@
 //! - before calamine opens the file, [`package::check_xlsx`] refuses parts that would exhaust
 //!   memory (by their declared sizes, the shared strings header, a budget for styles, and for large
 //!   worksheets a scan bounding every XML event, [`xml_scan`]);
-//! - every call into calamine runs under the panic guard ([`crate::source::guard`]); calamine is
-//!   compiled with overflow checks, so a cell reference that would wrap (`A4294967297` reading as
-//!   `A1`) panics instead, and [`diagnose`] then finds the reference to name it;
+//! - every call into calamine (and into the zip crate and quick-xml for the checks) runs under the
+//!   panic guard ([`crate::source::guard`]); calamine is compiled with overflow checks, so a cell
+//!   reference that would wrap (`A4294967297` reading as `A1`) panics instead, and [`diagnose`]
+//!   then finds the reference to name it;
 //! - [`rows::RowAssembler`] places each cell by its reference, refuses positions past Excel's grid,
 //!   repeated references and rows out of order, and caps a row's text.
 
@@ -32,7 +33,8 @@ pub fn read<V: RowVisitor>(
     options: &SourceOptions,
     visitor: &mut V,
 ) -> Result<SourceInfo, V::Error> {
-    let to_scan = package::check_xlsx(path)?;
+    // The checks call the zip crate and quick-xml on the raw file: they are readers too.
+    let to_scan = contain(|| package::check_xlsx(path)).map_err(|p| damaged(path, None, &p))??;
     let file = File::open(path).map_err(|source| SourceError::Io {
         path: path.to_path_buf(),
         source,
@@ -40,8 +42,12 @@ pub fn read<V: RowVisitor>(
     // The large worksheets are scanned on a thread of their own while calamine loads the shared
     // strings and styles; the scan must have passed before any worksheet is read.
     let opened = std::thread::scope(|scope| {
-        let scan =
-            (!to_scan.is_empty()).then(|| scope.spawn(|| package::scan_worksheets(path, &to_scan)));
+        let scan = (!to_scan.is_empty()).then(|| {
+            scope.spawn(|| {
+                contain(|| package::scan_worksheets(path, &to_scan))
+                    .map_err(|p| damaged(path, None, &p))?
+            })
+        });
         let opened = contain(|| Xlsx::new(BufReader::new(file)));
         if let Some(scan) = scan {
             scan.join()
@@ -98,7 +104,7 @@ pub fn read<V: RowVisitor>(
 /// The error for a panic inside calamine: the reason [`diagnose`] finds in the sheet, or else
 /// where calamine failed.
 fn damaged(path: &Path, sheet: Option<&str>, panic: &Panicked) -> SourceError {
-    let found = sheet.and_then(|sheet| diagnose::explain(path, sheet));
+    let found = sheet.and_then(|sheet| contain(|| diagnose::explain(path, sheet)).ok().flatten());
     let detail = match (sheet, found) {
         (Some(sheet), Some(reason)) => {
             format!("sheet `{}`, {reason}", crate::shown::shown(sheet))
