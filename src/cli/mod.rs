@@ -83,7 +83,11 @@ fn run_validate(args: &args::ValidateArgs) -> Result<ExitCode, Error> {
     let template = args.sheet.template()?;
     let options = args.sheet.source_options()?;
     let mut report = ValidationReport::default();
-    intake::read_sheet(&args.sheet.path, &options, &template, &mut report)?;
+    let info = intake::read_sheet(&args.sheet.path, &options, &template, &mut report)?;
+    report.warnings.extend(
+        info.encoding_note()
+            .map(crate::validate::Issue::sheet_warning),
+    );
     if let Some(path) = &args.errors_out {
         report.write_errors_csv(path)?;
     }

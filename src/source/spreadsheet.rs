@@ -63,6 +63,7 @@ pub fn read<V: RowVisitor>(
         format,
         sheet: Some(sheet),
         encoding: None,
+        encoding_basis: None,
         delimiter: None,
     })
 }

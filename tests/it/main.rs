@@ -4,9 +4,11 @@
 mod support;
 
 mod emulator;
+mod encodings;
 mod onboarding;
 mod rate;
 mod reading;
 mod resilience;
+mod stopping;
 mod validate_command;
 mod validation;
