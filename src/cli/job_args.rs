@@ -199,6 +199,15 @@ fn remembered_f64(remembered: &Value, key: &str) -> Option<f64> {
     remembered.get(key).and_then(Value::as_f64)
 }
 
+/// A number as a person would write it: `1e30`, not thirty-one digits.
+fn shown_number(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// A setting in seconds: its flag, the key `resume` remembers it under, the config file's key,
 /// and the longest it may be.
 struct SecondsSetting {
@@ -257,12 +266,18 @@ impl SecondsSetting {
         default: Duration,
     ) -> Result<Duration, Error> {
         let (value, source) = if let Some(v) = flag {
-            (v, format!("`--{} {v}`", self.flag))
+            (v, format!("`--{} {}`", self.flag, shown_number(v)))
         } else if let Some(v) = remembered_f64(remembered, self.remembered) {
-            (v, format!("the last run's {} of {v}", self.flag))
+            (
+                v,
+                format!("the last run's {} of {}", self.flag, shown_number(v)),
+            )
         } else if let (Some(v), Some(key)) = (from_file, self.file_key) {
             let path = file.path.as_deref().unwrap_or(Path::new("the config file"));
-            (v, format!("`{key} = {v}` in `{}`", path.display()))
+            (
+                v,
+                format!("`{key} = {}` in `{}`", shown_number(v), path.display()),
+            )
         } else {
             return Ok(default);
         };

@@ -5,6 +5,8 @@ mod support;
 
 mod emulator;
 mod encodings;
+mod exports;
+mod hostile;
 mod onboarding;
 mod rate;
 mod reading;
