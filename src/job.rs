@@ -4,8 +4,8 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -136,11 +136,21 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
         Access::Work
     };
     let mut journal = Journal::open(&settings.journal, access)?;
-    let run_id = begin(&journal, &settings)?;
     let journal_path = journal.path().to_path_buf();
+    // From here on a signal stops the job, even during the import.
+    let run = Arc::new(OnceLock::new());
+    let signals = Signals::watch(QuitNow {
+        journal: journal_path.clone(),
+        run_id: run.clone(),
+        started,
+        rehearsal: settings.rehearsal,
+    })?;
+    let run_id = begin(&journal, &settings)?;
+    let _ = run.set(run_id);
     let mut import = None;
     let mut holder = Holder::Journal(journal);
-    let worked = work(&settings, sealer, run_id, started, &mut holder, &mut import);
+    let worked = work(&settings, sealer, run_id, &signals, &mut holder, &mut import);
+    drop(signals);
     // Whatever happened, the journal says where the job stands.
     journal = holder.into_journal(&journal_path)?;
     let status = queries::status(&journal.conn).map_err(journal.sqlite())?;
@@ -204,7 +214,7 @@ fn work(
     settings: &JobSettings,
     sealer: Sealer,
     run_id: i64,
-    started: Instant,
+    signals: &Signals,
     holder: &mut Holder,
     import: &mut Option<ImportSummary>,
 ) -> Result<Ending, Error> {
@@ -221,6 +231,10 @@ fn work(
         ));
     }
     let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
+    if signals.stop.is_set() {
+        // Stopped during the import (which is atomic and went through): nothing is sent.
+        return Ok(Ending::Interrupted);
+    }
     if queued == 0 {
         return Ok(Ending::Complete);
     }
@@ -235,7 +249,7 @@ fn work(
         settings.connection.api_url,
         describe_rate(settings.rate)
     ));
-    dispatch(settings, writer, run_id, queued, started)
+    dispatch(settings, writer, run_id, queued, signals)
 }
 
 fn begin(journal: &Journal, settings: &JobSettings) -> Result<i64, Error> {
@@ -313,7 +327,7 @@ fn dispatch(
     writer: Arc<JournalWriter>,
     run_id: i64,
     queued: u64,
-    started: Instant,
+    signals: &Signals,
 ) -> Result<Ending, Error> {
     let http = reqwest::Client::builder()
         .timeout(settings.request_timeout)
@@ -337,14 +351,14 @@ fn dispatch(
         },
     ));
     let correlation_id = uuid::Uuid::new_v4().to_string();
-    let runtime = runtime()?;
+    let runtime = signals.runtime();
     let recorded = correlation_id.clone();
     runtime.block_on(writer.exec(move |tx| ops::set_correlation_id(tx, run_id, &recorded)))?;
     let pc = Arc::new(
         PartnerCenter::new(http, &connection.api_url, correlation_id)
             .map_err(|message| Error::usage(message, None))?,
     );
-    let stop = StopSignal::default();
+    let stop = signals.stop.clone();
     let rate_per_s = match settings.rate {
         RateSetting::Limit(l) => Some(f64::from(l.requests) / l.period.as_secs_f64()),
         RateSetting::Off => None,
@@ -359,20 +373,10 @@ fn dispatch(
         run_id,
         stop.clone(),
     ));
+    let _ = signals.in_flight.set(dispatcher.in_flight.clone());
     let show_progress = settings.progress && std::io::stderr().is_terminal();
     let rate = settings.rate;
-    let quit = QuitNow {
-        journal: settings.journal.clone(),
-        run_id,
-        started,
-        rehearsal: settings.rehearsal,
-    };
     let result = runtime.block_on(async move {
-        let watcher = tokio::spawn(watch_signals(
-            stop.clone(),
-            dispatcher.in_flight.clone(),
-            quit,
-        ));
         let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), queued, rate));
         let ending = dispatcher.run().await;
         if let Some(task) = progress {
@@ -380,19 +384,57 @@ fn dispatch(
             let _ = task.await;
             printer::clear_progress();
         }
-        watcher.abort();
-        let _ = watcher.await;
         ending
     });
-    // Nothing spawned is left running that holds the journal; tasks still asleep are dropped.
-    runtime.shutdown_background();
     Ok(result?)
+}
+
+/// The job's answer to SIGINT and SIGTERM, from the moment its journal is open to its end: a
+/// runtime of its own, with the watcher on it.
+struct Signals {
+    /// Taken by `drop`, to shut down without waiting for tasks still asleep.
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: StopSignal,
+    /// The requests out, once the dispatch has begun (for the "stopping" line).
+    in_flight: Arc<OnceLock<Arc<InFlight>>>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Signals {
+    fn watch(quit: QuitNow) -> Result<Signals, Error> {
+        let runtime = runtime()?;
+        let stop = StopSignal::default();
+        let in_flight = Arc::new(OnceLock::new());
+        let watcher = runtime.spawn(watch_signals(stop.clone(), in_flight.clone(), quit));
+        Ok(Signals {
+            runtime: Some(runtime),
+            stop,
+            in_flight,
+            watcher,
+        })
+    }
+}
+
+impl Signals {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("taken only by drop")
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.watcher.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// What a second signal needs to end the process at once with a summary.
 struct QuitNow {
     journal: PathBuf,
-    run_id: i64,
+    /// This run's id, once it is recorded.
+    run_id: Arc<OnceLock<i64>>,
     started: Instant,
     rehearsal: bool,
 }
@@ -405,7 +447,8 @@ impl QuitNow {
         let summary = Journal::open(&self.journal, Access::Read)
             .ok()
             .and_then(|journal| queries::status(&journal.conn).ok())
-            .map(|status| Summary::of(&status, self.run_id, self.started, exit));
+            .zip(self.run_id.get())
+            .map(|(status, run_id)| Summary::of(&status, *run_id, self.started, exit));
         printer::clear_progress();
         printer::note(&format!(
             "quit with requests in flight\nhint: continue with `{}`; it reconciles them first",
@@ -420,7 +463,11 @@ impl QuitNow {
 
 /// The first SIGINT or SIGTERM: stop taking work and let the requests really in flight finish
 /// (for at most 30 s). A second one, or 30 s, quits at once.
-async fn watch_signals(stop: StopSignal, in_flight: Arc<InFlight>, quit: QuitNow) {
+async fn watch_signals(
+    stop: StopSignal,
+    in_flight: Arc<OnceLock<Arc<InFlight>>>,
+    quit: QuitNow,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -435,7 +482,7 @@ async fn watch_signals(stop: StopSignal, in_flight: Arc<InFlight>, quit: QuitNow
     stop.stop(Ending::Interrupted);
     printer::note(&format!(
         "stopping: letting the {} request(s) in flight finish (Ctrl-C again to quit at once)",
-        in_flight.out()
+        in_flight.get().map_or(0, |i| i.out())
     ));
     tokio::select! {
         _ = interrupt.recv() => {}

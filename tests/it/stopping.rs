@@ -131,3 +131,44 @@ fn after_kill_9_only_the_requests_really_sent_are_in_doubt() {
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert_all_created_once(&job, &rows);
 }
+
+#[test]
+fn a_signal_during_the_import_stops_the_job_before_anything_is_sent() {
+    // Signalled as soon as the run is recorded: the import of 20,000 rows is under way (it is
+    // one transaction, so it goes through), and the job must stop before sending a thing.
+    let job = Job::new(EmulatorConfig::default());
+    let rows = customers("importing", 20_000);
+    let sheet = job.sheet(&rows);
+    let child = job
+        .run_command(&sheet, &["--rate-limit", "1/1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !run_recorded(&job) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no run recorded");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    let (ran, _) = stop(child, terminate);
+
+    assert_eq!(ran.code, 4, "{}", ran.stderr);
+    let summary = ran.summary();
+    assert_eq!(summary["exit_code"], 4);
+    let status = job.status();
+    assert_eq!(status["rows"]["in_flight"], 0);
+    // Almost always the signal lands in the import and nothing is sent; at worst the first slot
+    // of the 1/1s pace was taken.
+    let sent = job.create_requests() as i64;
+    assert!(sent <= 1, "{sent} creates sent after the signal");
+    assert_eq!(summary["pending"], 20_000 - sent, "{summary}");
+    assert_eq!(status["rows"]["pending"], 20_000 - sent);
+}
+
+/// Whether the job's run has been recorded in its journal.
+fn run_recorded(job: &Job) -> bool {
+    rusqlite::Connection::open_with_flags(&job.journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0)))
+        .is_ok_and(|n| n > 0)
+}
