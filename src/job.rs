@@ -149,7 +149,14 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     let _ = run.set(run_id);
     let mut import = None;
     let mut holder = Holder::Journal(journal);
-    let worked = work(&settings, sealer, run_id, &signals, &mut holder, &mut import);
+    let worked = work(
+        &settings,
+        sealer,
+        run_id,
+        &signals,
+        &mut holder,
+        &mut import,
+    );
     drop(signals);
     // Whatever happened, the journal says where the job stands.
     journal = holder.into_journal(&journal_path)?;
@@ -463,11 +470,7 @@ impl QuitNow {
 
 /// The first SIGINT or SIGTERM: stop taking work and let the requests really in flight finish
 /// (for at most 30 s). A second one, or 30 s, quits at once.
-async fn watch_signals(
-    stop: StopSignal,
-    in_flight: Arc<OnceLock<Arc<InFlight>>>,
-    quit: QuitNow,
-) {
+async fn watch_signals(stop: StopSignal, in_flight: Arc<OnceLock<Arc<InFlight>>>, quit: QuitNow) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),

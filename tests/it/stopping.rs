@@ -147,7 +147,10 @@ fn a_signal_during_the_import_stops_the_job_before_anything_is_sent() {
         .unwrap();
     let started = Instant::now();
     while !run_recorded(&job) {
-        assert!(started.elapsed() < Duration::from_secs(30), "no run recorded");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no run recorded"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 

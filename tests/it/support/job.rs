@@ -262,6 +262,15 @@ impl Job {
         seen
     }
 
+    /// The customer the emulator created for `domain` (the full name), with what it issued.
+    pub fn issued(&self, domain: &str) -> csp_onboard::emulator::CustomerRecord {
+        self.emulator
+            .customers()
+            .into_iter()
+            .find(|c| c.domain == domain)
+            .unwrap_or_else(|| panic!("the emulator never created {domain}"))
+    }
+
     /// POSTs to /v1/customers the emulator saw, whatever their outcome.
     pub fn create_requests(&self) -> usize {
         self.emulator
