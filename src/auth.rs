@@ -256,13 +256,17 @@ impl TokenProvider {
     }
 }
 
-/// Where the token cache lives by default: the user's state directory.
-pub fn default_cache_path() -> PathBuf {
+/// csp-onboard's folder in the user's state directory (`$XDG_STATE_HOME/csp-onboard`).
+pub fn state_dir() -> PathBuf {
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
         .unwrap_or_else(std::env::temp_dir)
         .join("csp-onboard")
-        .join("tokens.json")
+}
+
+/// Where the token cache lives by default: the user's state directory.
+pub fn default_cache_path() -> PathBuf {
+    state_dir().join("tokens.json")
 }
 
 fn read_cache(path: &Path) -> BTreeMap<String, String> {

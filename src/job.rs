@@ -374,7 +374,10 @@ fn dispatch(
         pc,
         auth,
         writer,
-        Arc::new(Pacer::new(settings.rate)),
+        Arc::new(
+            Pacer::new(settings.rate, Some(&budget_file(connection)))
+                .map_err(|e| Error::usage(format!("cannot keep the rate budget: {e}"), None))?,
+        ),
         rate_per_s,
         settings.dispatch.clone(),
         run_id,
@@ -435,6 +438,20 @@ impl Drop for Signals {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Where the rate budget of this authority and tenant is kept: every run on the machine for the
+/// same partner tenant shares it (`dispatch::pace`).
+fn budget_file(connection: &Connection) -> PathBuf {
+    let key = format!(
+        "{}|{}",
+        connection.authority_url.trim_end_matches('/'),
+        connection.tenant_id
+    );
+    crate::auth::state_dir().join("budgets").join(format!(
+        "{:016x}.json",
+        xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+    ))
 }
 
 /// What a second signal needs to end the process at once with a summary.

@@ -114,3 +114,59 @@ fn rate_holds_when_creates_take_longer_than_a_fixed_100_in_flight_could_carry() 
     config.faults.latency_jitter_ms = 4000;
     check_rate_at(config, 400, 100);
 }
+
+#[test]
+fn rate_two_runs_on_one_tenant_share_one_budget() {
+    // The nightly job and an operator's resume at once, on one partner tenant: each alone would
+    // take the whole 50/6s, and together they met 8 × 429. One budget between them.
+    let job = Job::new(EmulatorConfig {
+        rate_limit: LIMIT,
+        window_s: WINDOW_S,
+        ..EmulatorConfig::default()
+    });
+    let spawn = |prefix: &str| {
+        let sheet = job
+            .ws
+            .write(&format!("{prefix}.csv"), csv_text(&customers(prefix, 150)));
+        let mut cmd = job.command(&["run"]);
+        cmd.arg(&sheet)
+            .arg("--journal")
+            .arg(job.ws.path(&format!("{prefix}.journal.sqlite")))
+            .args(FAST)
+            .args(["--rate-limit", "50/6s"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let nightly = spawn("nightly");
+    let operator = spawn("operator");
+    for child in [nightly, operator] {
+        let ran = Ran::from(child.wait_with_output().unwrap());
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+    }
+
+    let log = job.emulator.log();
+    let requests = customer_requests(&log);
+    assert_eq!(requests.iter().filter(|e| e.status == 429).count(), 0);
+    let mut times: Vec<f64> = requests.iter().map(|e| e.t).collect();
+    times.sort_by(f64::total_cmp);
+    let busiest = busiest_window(&times);
+    assert!(
+        busiest <= LIMIT,
+        "{busiest} requests in one {WINDOW_S} s window"
+    );
+    let creates: Vec<f64> = requests
+        .iter()
+        .filter(|e| e.status == 201)
+        .map(|e| e.t)
+        .collect();
+    assert_eq!(creates.len(), 300);
+    let span = creates.iter().cloned().fold(f64::MIN, f64::max)
+        - creates.iter().cloned().fold(f64::MAX, f64::min);
+    let achieved = (creates.len() - 1) as f64 / span;
+    let per_s = LIMIT as f64 / WINDOW_S;
+    assert!(
+        achieved >= 0.9 * per_s,
+        "together {achieved:.2}/s is under 90% of {per_s:.2}/s"
+    );
+}

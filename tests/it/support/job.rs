@@ -139,6 +139,7 @@ impl Job {
             .env("CSP_ONBOARD_RECIPIENT", &self.recipient)
             .env("CSP_ONBOARD_TOKEN_CACHE", self.ws.path("tokens.json"))
             .env("XDG_CONFIG_HOME", self.ws.path("xdg"))
+            .env("XDG_STATE_HOME", self.ws.path("state"))
             .env("CSP_ONBOARD_LOG", "debug")
             .env_remove("CSP_ONBOARD_CLIENT_SECRET")
             .stdin(std::process::Stdio::null());
