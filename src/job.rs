@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::auth::{AuthSettings, TokenProvider};
+use crate::auth::cache::CacheKey;
+use crate::auth::{AuthSettings, TokenCache, TokenProvider};
 use crate::credentials::Sealer;
 use crate::dispatch::{DispatchSettings, Dispatcher, Ending, InFlight, Pacer, StopSignal};
 use crate::error::{Error, ExitCode};
@@ -19,21 +20,67 @@ use crate::journal::import::{ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
 use crate::journal::{Access, Journal, ops, queries};
 use crate::mapping::Template;
-use crate::partner_center::PartnerCenter;
+use crate::partner_center::{Cloud, PartnerCenter};
 use crate::printer;
 use crate::rate::RateSetting;
 use crate::source::SourceOptions;
 
 /// Where Partner Center is and who we are there.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
+    pub cloud: Cloud,
     pub api_url: String,
     pub authority_url: String,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: Option<SecretString>,
     pub refresh_token: Option<SecretString>,
+    /// The profile of `csp-onboard.toml` in use (`default` without one).
+    pub profile: String,
     pub token_cache: PathBuf,
+    /// The key the token cache is sealed with, if it is.
+    pub token_key: Option<CacheKey>,
+}
+
+impl Connection {
+    /// Where this sign-in is kept.
+    pub fn token_cache(&self) -> TokenCache {
+        TokenCache::new(
+            self.token_cache.clone(),
+            self.token_key.clone(),
+            &self.profile,
+            &self.authority_url,
+            &self.tenant_id,
+            &self.client_id,
+        )
+    }
+
+    /// What the token provider (and `login`) needs.
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            authority_url: self.authority_url.clone(),
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scope: self.cloud.scope(),
+            refresh_token: self.refresh_token.clone(),
+            profile: self.profile.clone(),
+            cache: self.token_cache(),
+        }
+    }
+}
+
+/// The HTTP client every call to Partner Center and its authority goes through.
+pub fn http_client(timeout: Duration, idle_per_host: usize) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .pool_max_idle_per_host(idle_per_host)
+        // A redirect would re-send a token or a create where the URL policy was never applied.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("csp-onboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::usage(format!("cannot build the HTTP client: {e}"), None))
 }
 
 /// The sheet to import (`run` only).
@@ -336,27 +383,9 @@ fn dispatch(
     queued: u64,
     signals: &Signals,
 ) -> Result<Ending, Error> {
-    let http = reqwest::Client::builder()
-        .timeout(settings.request_timeout)
-        .connect_timeout(Duration::from_secs(10).min(settings.request_timeout))
-        .pool_max_idle_per_host(settings.dispatch.concurrency)
-        // A redirect would re-send a token or a create where the URL policy was never applied.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("csp-onboard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::usage(format!("cannot build the HTTP client: {e}"), None))?;
+    let http = http_client(settings.request_timeout, settings.dispatch.concurrency)?;
     let connection = &settings.connection;
-    let auth = Arc::new(TokenProvider::new(
-        http.clone(),
-        AuthSettings {
-            authority_url: connection.authority_url.clone(),
-            tenant_id: connection.tenant_id.clone(),
-            client_id: connection.client_id.clone(),
-            client_secret: connection.client_secret.clone(),
-            refresh_token: connection.refresh_token.clone(),
-            cache_path: connection.token_cache.clone(),
-        },
-    ));
+    let auth = Arc::new(TokenProvider::new(http.clone(), connection.auth_settings()));
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let runtime = signals.runtime();
     let recorded = correlation_id.clone();

@@ -378,6 +378,64 @@ fn error_of(status: StatusCode, body: &[u8]) -> (Option<String>, String) {
     }
 }
 
+/// The Partner Center clouds (partner-center-api.md §8): where the API and the sign-in are, and
+/// the audience a token asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    #[default]
+    Global,
+    /// 21Vianet.
+    China,
+    /// US Government.
+    Usgov,
+}
+
+impl Cloud {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::China => "china",
+            Cloud::Usgov => "usgov",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Cloud> {
+        [Cloud::Global, Cloud::China, Cloud::Usgov]
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// The API base, without `/v1`.
+    pub fn api_url(self) -> &'static str {
+        match self {
+            Cloud::Global | Cloud::Usgov => "https://api.partnercenter.microsoft.com",
+            Cloud::China => "https://partner.partnercenterapi.microsoftonline.cn",
+        }
+    }
+
+    /// The token authority.
+    pub fn authority_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::Usgov => "https://login.microsoftonline.us",
+        }
+    }
+
+    /// The `scope` a token request asks for: the cloud's Partner Center audience.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Cloud::Global | Cloud::Usgov => {
+                "https://api.partnercenter.microsoft.com/user_impersonation offline_access"
+            }
+            Cloud::China => {
+                "https://partner.partnercenterapi.microsoftonline.cn/user_impersonation offline_access"
+            }
+        }
+    }
+}
+
 /// Whether only `https://` is used, loopback excepted (the emulator).
 pub fn url_is_allowed(url: &str) -> bool {
     if url.starts_with("https://") {

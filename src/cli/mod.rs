@@ -3,6 +3,8 @@
 
 mod args;
 mod commands;
+pub mod config;
+pub mod connection;
 pub mod job_args;
 
 use std::io::Write;

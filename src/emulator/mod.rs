@@ -168,6 +168,11 @@ impl Emulator {
     pub fn approve_device_code(&self, user_code: &str) -> bool {
         self.shared.approve_device_code(user_code)
     }
+
+    /// Declines a pending device-code login, as the user would in a browser.
+    pub fn deny_device_code(&self, user_code: &str) -> bool {
+        self.shared.deny_device_code(user_code)
+    }
 }
 
 /// With a state file, the customers are also saved twice a second while they change, so a
