@@ -1,6 +1,7 @@
 //! The library's error type: one variant per layer, each carrying the context a user needs, and
 //! the one place that decides which exit code (CONTRACTS.md) a failure becomes.
 
+use crate::auth::AuthError;
 use crate::journal::JournalError;
 use crate::mapping::{MappingError, TemplateError};
 use crate::source::SourceError;
@@ -15,6 +16,9 @@ pub enum Error {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Signing in, or the sign-in kept.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// A file the user asked us to write could not be written.
     #[error("cannot write `{}`: {source}", path.display())]
     Write {
@@ -56,6 +60,8 @@ impl Error {
             | Error::Journal(_)
             | Error::Write { .. }
             | Error::Usage { .. } => ExitCode::Usage,
+            Error::Auth(e) if e.is_configuration() => ExitCode::Usage,
+            Error::Auth(_) => ExitCode::Auth,
         }
     }
 
@@ -66,6 +72,7 @@ impl Error {
             Error::Mapping(e) => e.hint(),
             Error::Template(e) => e.hint(),
             Error::Journal(e) => e.hint(),
+            Error::Auth(e) => e.hint(),
             Error::Usage { hint, .. } => hint.clone(),
             Error::Write { .. } => None,
         }

@@ -183,6 +183,7 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
         Access::Work
     };
     let mut journal = Journal::open(&settings.journal, access)?;
+    same_tenant(&journal, &settings.connection)?;
     let journal_path = journal.path().to_path_buf();
     // From here on a signal stops the job, even during the import.
     let run = Arc::new(OnceLock::new());
@@ -304,6 +305,32 @@ fn work(
         describe_rate(settings.rate)
     ));
     dispatch(settings, writer, run_id, queued, signals)
+}
+
+/// A journal's customers belong to the partner tenant that created them: a run configured for
+/// another tenant (a profile forgotten, an environment left over) must not go on with it.
+fn same_tenant(journal: &Journal, connection: &Connection) -> Result<(), Error> {
+    let Some((options, _)) = journal.last_run()? else {
+        return Ok(());
+    };
+    let Some(tenant) = options.get("tenant_id").and_then(serde_json::Value::as_str) else {
+        return Ok(());
+    };
+    if tenant == connection.tenant_id {
+        return Ok(());
+    }
+    let profile = options
+        .get("profile")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("default");
+    Err(Error::usage(
+        format!(
+            "journal `{}` belongs to partner tenant `{tenant}` (profile `{profile}`), but this run is configured for `{}`",
+            journal.path().display(),
+            connection.tenant_id
+        ),
+        Some("use that tenant's profile (`--profile`), or another journal".into()),
+    ))
 }
 
 fn begin(journal: &Journal, settings: &JobSettings) -> Result<i64, Error> {

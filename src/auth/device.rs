@@ -98,6 +98,7 @@ pub async fn wait(
             ),
             ("client_id", settings.client_id.clone()),
             ("device_code", code.device_code.expose_secret().to_string()),
+            ("scope", settings.scope.to_string()),
         ];
         if let Some(secret) = &settings.client_secret {
             form.push(("client_secret", secret.expose_secret().to_string()));

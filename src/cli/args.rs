@@ -52,6 +52,10 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Run a local Partner Center emulator on loopback.
     Emulator(crate::emulator::cli::EmulatorArgs),
+    /// Sign in to Partner Center (device code, with MFA) and keep the sign-in for later runs.
+    Login(super::sign_in::LoginArgs),
+    /// Forget the kept sign-in.
+    Logout(super::sign_in::LogoutArgs),
 }
 
 #[derive(Debug, Args)]

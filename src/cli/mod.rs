@@ -6,6 +6,7 @@ mod commands;
 pub mod config;
 pub mod connection;
 pub mod job_args;
+mod sign_in;
 
 use std::io::Write;
 use std::process::ExitCode as ProcessExit;
@@ -31,6 +32,8 @@ pub fn main() -> ProcessExit {
         Command::Export(args) => commands::export(args),
         Command::Keygen(args) => commands::keygen(args),
         Command::Emulator(args) => crate::emulator::cli::run(args),
+        Command::Login(args) => finish(sign_in::login(args)),
+        Command::Logout(args) => finish(sign_in::logout(args)),
     };
     ProcessExit::from(code as u8)
 }
@@ -55,6 +58,17 @@ fn init_logging(cli: &Cli) {
         args::LogFormat::Json => builder.json().try_init(),
         args::LogFormat::Text => builder.without_time().with_target(false).try_init(),
     };
+}
+
+/// The exit code of a command's outcome, its error printed.
+fn finish(outcome: Result<ExitCode, Error>) -> ExitCode {
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            print_error(&error);
+            error.exit_code()
+        }
+    }
 }
 
 /// Prints an error the way every command does: `error:` with the message, then `hint:` lines.

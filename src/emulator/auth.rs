@@ -240,6 +240,15 @@ pub async fn device_code(
             "AADSTS900144: The request body must contain `client_id`",
         );
     }
+    let scope = form.get("scope").map(String::as_str).unwrap_or("");
+    if !scope.contains(AUDIENCE) {
+        return oauth_error(
+            "invalid_scope",
+            &format!(
+                "AADSTS70011: The provided scope `{scope}` is not valid: ask for {AUDIENCE}/user_impersonation"
+            ),
+        );
+    }
     let expires_in = shared.config.tokens.device_code_lifetime_s;
     let interval = shared.config.tokens.device_code_interval_s;
     let mut inner = shared.lock();
