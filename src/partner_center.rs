@@ -82,6 +82,18 @@ pub enum Lookup<T> {
     Failed(String),
 }
 
+impl<T> Lookup<T> {
+    /// The same outcome, with what was found turned into something else.
+    pub fn map_found<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(t) => Lookup::Found(f(t)),
+            Lookup::Throttled(d) => Lookup::Throttled(d),
+            Lookup::Unauthorized => Lookup::Unauthorized,
+            Lookup::Failed(m) => Lookup::Failed(m),
+        }
+    }
+}
+
 pub struct PartnerCenter {
     http: reqwest::Client,
     base: String,
@@ -327,6 +339,75 @@ impl PartnerCenter {
             })),
             Err(error) => Lookup::Failed(format!("customer lookup: {}", describe(&error))),
         }
+    }
+}
+
+impl PartnerCenter {
+    /// A `GET` of `path` (with `query`) read as `T`.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<T> {
+        let sent = self
+            .request(
+                reqwest::Method::GET,
+                format!("{}{path}", self.base),
+                token,
+                request_id,
+            )
+            .query(query)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return Lookup::Failed(describe(&error)),
+        };
+        let status = response.status();
+        match status {
+            StatusCode::UNAUTHORIZED => return Lookup::Unauthorized,
+            StatusCode::TOO_MANY_REQUESTS => {
+                return Lookup::Throttled(
+                    retry_after(&response).unwrap_or(Duration::from_secs(60)),
+                );
+            }
+            s if !s.is_success() => {
+                let body = response.bytes().await.unwrap_or_default();
+                let (code, message) = error_of(s, &body);
+                let code = code.map_or_else(String::new, |c| format!(" / {c}"));
+                return Lookup::Failed(format!("HTTP {}{code}: {message}", s.as_u16()));
+            }
+            _ => {}
+        }
+        match response.json::<T>().await {
+            Ok(value) => Lookup::Found(value),
+            Err(error) => Lookup::Failed(format!("unreadable answer: {}", describe(&error))),
+        }
+    }
+
+    /// Whether the API answers this token: one customer of the partner's, read.
+    pub async fn ping(&self, request_id: &str, token: &SecretString) -> Lookup<()> {
+        self.read::<serde_json::Value>("/v1/customers", &[("size", "1")], request_id, token)
+            .await
+            .map_found(|_| ())
+    }
+
+    /// The provider's indirect resellers (App+User only).
+    pub async fn indirect_resellers(
+        &self,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<Vec<crate::model::Reseller>> {
+        self.read::<Collection<crate::model::Reseller>>(
+            "/v1/relationships",
+            &[("relationship_type", "IsIndirectCloudSolutionProviderOf")],
+            request_id,
+            token,
+        )
+        .await
+        .map_found(|list| list.items)
     }
 }
 

@@ -56,6 +56,8 @@ pub enum Command {
     Login(super::sign_in::LoginArgs),
     /// Forget the kept sign-in.
     Logout(super::sign_in::LogoutArgs),
+    /// Check the configuration, the sign-in and the access, and say how to fix what is wrong.
+    Doctor(super::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod args;
 mod commands;
 pub mod config;
 pub mod connection;
+mod doctor;
 pub mod job_args;
 mod sign_in;
 
@@ -34,6 +35,7 @@ pub fn main() -> ProcessExit {
         Command::Emulator(args) => crate::emulator::cli::run(args),
         Command::Login(args) => finish(sign_in::login(args)),
         Command::Logout(args) => finish(sign_in::logout(args)),
+        Command::Doctor(args) => finish(doctor::doctor(args)),
     };
     ProcessExit::from(code as u8)
 }
