@@ -58,6 +58,8 @@ pub enum Command {
     Logout(super::sign_in::LogoutArgs),
     /// Check the configuration, the sign-in and the access, and say how to fix what is wrong.
     Doctor(super::doctor::DoctorArgs),
+    /// Mark failed or invalid rows as dealt with, so that they no longer make runs exit 1.
+    Ack(AckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +114,21 @@ pub struct ExportArgs {
     /// The identity file (private key) the credentials were sealed to.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The journal of the job.
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    /// The rows, as the spreadsheet numbers them: `12,40-42`.
+    #[arg(long, value_name = "ROWS")]
+    pub rows: String,
+
+    /// Why (kept with the acknowledgement).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -254,3 +254,58 @@ pub fn keygen(args: KeygenArgs) -> ExitCode {
         }
     }
 }
+
+/// `12,40-42` → 12, 40, 41, 42.
+fn parse_rows(text: &str) -> Result<Vec<i64>, Error> {
+    let bad = |part: &str| {
+        Error::usage(
+            format!("`{part}` is not a row number or a range of them"),
+            Some("write rows as your spreadsheet numbers them: `12,40-42`".into()),
+        )
+    };
+    let mut rows = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let number = |t: &str| t.trim().parse::<i64>().ok().filter(|n| *n >= 1);
+        match part.split_once('-') {
+            Some((from, to)) => {
+                let (Some(from), Some(to)) = (number(from), number(to)) else {
+                    return Err(bad(part));
+                };
+                if to < from || to - from > 100_000 {
+                    return Err(bad(part));
+                }
+                rows.extend(from..=to);
+            }
+            None => rows.push(number(part).ok_or_else(|| bad(part))?),
+        }
+    }
+    if rows.is_empty() {
+        return Err(bad(text));
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    Ok(rows)
+}
+
+pub fn ack(args: super::args::AckArgs) -> Result<ExitCode, Error> {
+    let rows = parse_rows(&args.rows)?;
+    let journal = Journal::open(&args.journal, Access::Work)?;
+    let done = journal
+        .acknowledge(&rows, args.note.as_deref())?
+        .map_err(|message| {
+            Error::usage(
+                message,
+                Some("`csp-onboard status --journal J` lists the rows that need attention".into()),
+            )
+        })?;
+    let listed = done
+        .iter()
+        .map(|(row, state)| format!("{row} ({state})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    crate::printer::note(&format!(
+        "acknowledged {} row(s): {listed}; they no longer make a run exit 1, until their content changes",
+        done.len()
+    ));
+    Ok(ExitCode::Success)
+}

@@ -21,6 +21,9 @@ use crate::job::Connection;
 use crate::partner_center::Cloud;
 use crate::rate::RateSetting;
 
+/// Partner Center's documented limit for the Customer resource, per partner tenant.
+const DOCUMENTED_PER_MINUTE: f64 = 500.0;
+
 /// The most requests in flight a run may be allowed.
 const MAX_CONCURRENCY: usize = 100_000;
 
@@ -60,6 +63,11 @@ pub struct JobArgs {
     /// The longest retry wait, seconds (default 60).
     #[arg(long, value_name = "SECONDS")]
     pub backoff_cap: Option<f64>,
+
+    /// Allow a `--rate-limit` above the documented 500 requests per minute (Partner Center may
+    /// have granted more; a 429 still slows the run down).
+    #[arg(long)]
+    pub allow_above_documented_limit: bool,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -236,6 +244,25 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
             None => RateSetting::default(),
         },
     };
+    let allow_above = args.allow_above_documented_limit
+        || remembered
+            .get("allow_above_documented_limit")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if let RateSetting::Limit(limit) = rate {
+        let per_minute = f64::from(limit.requests) * 60.0 / limit.period.as_secs_f64();
+        if per_minute > DOCUMENTED_PER_MINUTE + 1e-9 && !allow_above {
+            return Err(Error::usage(
+                format!(
+                    "`--rate-limit {rate}` is {per_minute:.0} requests per minute, above the 500 Partner Center documents per partner tenant"
+                ),
+                Some(
+                    "add `--allow-above-documented-limit` if Partner Center granted you more"
+                        .into(),
+                ),
+            ));
+        }
+    }
     let defaults = DispatchSettings::default();
     let number = |flag: Option<f64>, key: &str, from_file: Option<f64>| {
         flag.or_else(|| remembered_f64(remembered, key))
@@ -313,6 +340,7 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
         "backoff_cap": dispatch.backoff_cap.as_secs_f64(),
         "emulator": demo.is_some(),
         "profile": connection.profile,
+        "allow_above_documented_limit": allow_above,
     });
     Ok(Resolved {
         connection,

@@ -36,6 +36,7 @@ pub fn main() -> ProcessExit {
         Command::Login(args) => finish(sign_in::login(args)),
         Command::Logout(args) => finish(sign_in::logout(args)),
         Command::Doctor(args) => finish(doctor::doctor(args)),
+        Command::Ack(args) => finish(commands::ack(args)),
     };
     ProcessExit::from(code as u8)
 }

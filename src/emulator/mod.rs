@@ -122,6 +122,11 @@ impl Emulator {
         &self.shared.config.partner_tenant
     }
 
+    /// The only client id it gives tokens to, if it is that strict.
+    pub fn client_id(&self) -> Option<&str> {
+        self.shared.config.tokens.client_id.as_deref()
+    }
+
     /// A refresh token it accepts (the first one; every exchange issues a new one).
     pub fn refresh_token(&self) -> String {
         self.shared.initial_refresh_token()
