@@ -37,6 +37,8 @@ pub fn main() -> ProcessExit {
         Command::Logout(args) => finish(sign_in::logout(args)),
         Command::Doctor(args) => finish(doctor::doctor(args)),
         Command::Ack(args) => finish(commands::ack(args)),
+        Command::Completions(args) => finish(completions(args.shell)),
+        Command::Man => finish(man()),
     };
     ProcessExit::from(code as u8)
 }
@@ -61,6 +63,37 @@ fn init_logging(cli: &Cli) {
         args::LogFormat::Json => builder.json().try_init(),
         args::LogFormat::Text => builder.without_time().with_target(false).try_init(),
     };
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Error> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "csp-onboard", &mut script);
+    write_stdout(&script)
+}
+
+fn man() -> Result<ExitCode, Error> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|source| Error::Write {
+            path: "<stdout>".into(),
+            source,
+        })?;
+    write_stdout(&page)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<ExitCode, Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Write {
+            path: "<stdout>".into(),
+            source,
+        })?;
+    Ok(ExitCode::Success)
 }
 
 /// The exit code of a command's outcome, its error printed.
