@@ -219,10 +219,13 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     summary.error = error.as_ref().map(ToString::to_string);
     let resume = resume_command(&journal_path, settings.rehearsal);
     match &ending {
-        Some(Ending::AuthStopped(why)) => {
+        Some(Ending::AuthStopped(why, hint)) => {
             printer::note(&format!("error: the run stopped: {why}"));
+            if let Some(hint) = hint {
+                printer::note(&format!("hint: {hint}"));
+            }
             printer::note(&format!(
-                "hint: fix the sign-in or permissions, then run `{resume}`"
+                "hint: then continue with `{resume}`; nothing was failed for it"
             ));
         }
         Some(Ending::Interrupted) => {
@@ -439,6 +442,15 @@ fn dispatch(
         run_id,
         stop.clone(),
     ));
+    // Signed in, with a usable token, before anything is sent: a sealed cache without its key is
+    // the configuration's problem (exit 2), no sign-in or a refused one the sign-in's (exit 3).
+    if let Err(error) = runtime.block_on(dispatcher.auth.token()) {
+        if error.is_configuration() {
+            return Err(error.into());
+        }
+        let hint = error.hint();
+        return Ok(Ending::AuthStopped(error.to_string(), hint));
+    }
     let _ = signals.in_flight.set(dispatcher.in_flight.clone());
     let show_progress = settings.progress && std::io::stderr().is_terminal();
     let rate = settings.rate;
@@ -664,7 +676,7 @@ fn describe_rate(rate: RateSetting) -> String {
 fn exit_code(ending: &Ending, status: &queries::StatusReport) -> ExitCode {
     use crate::journal::RowState;
     match ending {
-        Ending::AuthStopped(_) => ExitCode::Auth,
+        Ending::AuthStopped(..) => ExitCode::Auth,
         Ending::Interrupted => ExitCode::Interrupted,
         Ending::Complete => {
             let not_created: i64 = RowState::ALL

@@ -186,7 +186,7 @@ fn an_access_token_that_expires_mid_run_is_refreshed_and_the_rotated_refresh_tok
     let rows = customers("expiry", 20);
     let sheet = job.sheet(&rows);
 
-    let ran = job.run(&sheet, &["--rate-limit", "10/1s", "--concurrency", "2"]);
+    let ran = job.run(&sheet, &["--rate-limit", "8/1s", "--concurrency", "2"]);
 
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_all_created_once(&job, &rows);
