@@ -2,7 +2,6 @@
 //! place that wires the journal, the Partner Center client, the pacer and the dispatcher together,
 //! handles Ctrl-C, and turns the journal's final state into the summary and the exit code.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -80,7 +79,7 @@ pub fn http_client(timeout: Duration, idle_per_host: usize) -> Result<reqwest::C
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("csp-onboard/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::usage(format!("cannot build the HTTP client: {e}"), None))
+        .map_err(|e| Error::setup("the HTTP client", e))
 }
 
 /// The sheet to import (`run` only).
@@ -176,7 +175,7 @@ pub struct JobOutcome {
 /// from the journal (CONTRACTS.md: the summary is printed on every exit once the journal is open).
 pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     let started = Instant::now();
-    let sealer = Sealer::new(&settings.recipient).map_err(|e| Error::usage(e.to_string(), None))?;
+    let sealer = Sealer::new(&settings.recipient)?;
     let access = if settings.command == "run" {
         Access::CreateAndWork
     } else {
@@ -220,20 +219,18 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     let resume = resume_command(&journal_path, settings.rehearsal);
     match &ending {
         Some(Ending::AuthStopped(why, hint)) => {
-            printer::note(&format!("error: the run stopped: {why}"));
-            if let Some(hint) = hint {
-                printer::note(&format!("hint: {hint}"));
-            }
-            printer::note(&format!(
-                "hint: then continue with `{resume}`; nothing was failed for it"
+            let mut hints: Vec<String> = hint.iter().cloned().collect();
+            hints.push(format!(
+                "then continue with `{resume}`; nothing was failed for it"
             ));
+            printer::problem(&format!("the run stopped: {why}"), &hints);
         }
         Some(Ending::Interrupted) => {
-            printer::note(&format!(
+            printer::warning(&format!(
                 "interrupted: {} row(s) left to do",
                 summary.pending
             ));
-            printer::note(&format!("hint: continue with `{resume}`"));
+            printer::say(&format!("hint: continue with `{resume}`"));
         }
         _ => {}
     }
@@ -374,10 +371,7 @@ fn import_sheet(
         retry_failed,
     )?;
     for warning in &summary.warnings {
-        printer::note(&format!(
-            "warning: {}",
-            crate::report::validation::describe(warning)
-        ));
+        printer::warning(&crate::report::validation::describe(warning));
     }
     printer::note(&format!(
         "imported {} row(s) from {}: {} new, {} re-queued, {} already created{}, {} invalid",
@@ -403,7 +397,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::usage(format!("cannot start the async runtime: {e}"), None))
+        .map_err(|e| Error::setup("the async runtime", e))
 }
 
 fn dispatch(
@@ -435,7 +429,7 @@ fn dispatch(
         writer,
         Arc::new(
             Pacer::new(settings.rate, Some(&budget_file(connection)))
-                .map_err(|e| Error::usage(format!("cannot keep the rate budget: {e}"), None))?,
+                .map_err(|e| Error::setup("the rate budget", e))?,
         ),
         rate_per_s,
         settings.dispatch.clone(),
@@ -452,7 +446,7 @@ fn dispatch(
         return Ok(Ending::AuthStopped(error.to_string(), hint));
     }
     let _ = signals.in_flight.set(dispatcher.in_flight.clone());
-    let show_progress = settings.progress && std::io::stderr().is_terminal();
+    let show_progress = settings.progress && printer::progress_allowed();
     let rate = settings.rate;
     let result = runtime.block_on(async move {
         let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), queued, rate));
@@ -542,12 +536,16 @@ impl QuitNow {
             .zip(self.run_id.get())
             .map(|(status, run_id)| Summary::of(&status, *run_id, self.started, exit));
         printer::clear_progress();
-        printer::note(&format!(
-            "quit with requests in flight\nhint: continue with `{}`; it reconciles them first",
+        printer::warning("quit with requests in flight");
+        printer::say(&format!(
+            "hint: continue with `{}`; it reconciles them first",
             resume_command(&self.journal, self.rehearsal)
         ));
         if let Some(summary) = summary {
-            println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+            printer::out(&format!(
+                "{}\n",
+                serde_json::to_string(&summary).unwrap_or_default()
+            ));
         }
         std::process::exit(exit as i32);
     }
@@ -568,7 +566,7 @@ async fn watch_signals(stop: StopSignal, in_flight: Arc<OnceLock<Arc<InFlight>>>
         _ = terminate.recv() => {}
     }
     stop.stop(Ending::Interrupted);
-    printer::note(&format!(
+    printer::say(&format!(
         "stopping: letting the {} request(s) in flight finish (Ctrl-C again to quit at once)",
         in_flight.get().map_or(0, |i| i.out())
     ));
@@ -611,8 +609,9 @@ fn spawn_progress(
     rate: RateSetting,
 ) -> tokio::task::JoinHandle<()> {
     let bar = indicatif::ProgressBar::new(total);
+    // Fits an 80-column terminal: the message is cut to what is left of the line.
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+        indicatif::ProgressStyle::with_template("{bar:20} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let shown = bar.clone();
@@ -629,8 +628,9 @@ fn spawn_progress(
             let failed = progress.failed.load(Ordering::Relaxed);
             let done = created + failed;
             let minutes = started.elapsed().as_secs_f64() / 60.0;
-            let per_min = if minutes > 0.0 {
-                done as f64 / minutes
+            // n rows done span n - 1 intervals.
+            let per_min = if minutes > 0.0 && done > 1 {
+                (done - 1) as f64 / minutes
             } else {
                 0.0
             };
@@ -640,12 +640,19 @@ fn spawn_progress(
                 .min(limit_per_min * dispatcher.pacer.level());
             let eta_min = total.saturating_sub(done) as f64 / pace;
             shown.set_position(done);
-            shown.set_message(format!(
-                "created {created} · failed {failed} · retrying {} · throttled {} · {per_min:.0}/min · ETA {}",
-                progress.retrying.load(Ordering::Relaxed),
-                progress.throttled.load(Ordering::Relaxed),
+            let mut message = format!("{created} created");
+            if failed > 0 {
+                message.push_str(&format!(" · {failed} failed"));
+            }
+            let throttled = progress.throttled.load(Ordering::Relaxed);
+            if throttled > 0 {
+                message.push_str(&format!(" · {throttled}×429"));
+            }
+            message.push_str(&format!(
+                " · {per_min:.0}/min · ETA {}",
                 format_eta(eta_min)
             ));
+            shown.set_message(message);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })

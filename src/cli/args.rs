@@ -23,9 +23,14 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
-    /// How log lines on stderr are written: `text` for people, `json` for unattended runs.
+    /// How log lines on stderr are written: `text` for people, `json` for unattended runs (every
+    /// stderr line one JSON object).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Colour on stderr: `auto` (a terminal, and `NO_COLOR` unset), `always` or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = crate::printer::ColorChoice::Auto)]
+    pub color: crate::printer::ColorChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

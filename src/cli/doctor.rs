@@ -133,7 +133,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::usage(format!("cannot start the async runtime: {e}"), None))
+        .map_err(|e| Error::setup("the async runtime", e))
 }
 
 async fn run_checks(args: &DoctorArgs) -> Checks {

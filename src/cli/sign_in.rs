@@ -40,7 +40,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::usage(format!("cannot start the async runtime: {e}"), None))
+        .map_err(|e| Error::setup("the async runtime", e))
 }
 
 pub fn login(args: LoginArgs) -> Result<ExitCode, Error> {
@@ -59,11 +59,11 @@ pub fn login(args: LoginArgs) -> Result<ExitCode, Error> {
     let http = crate::job::http_client(Duration::from_secs(60), 1)?;
     runtime()?.block_on(async {
         let code = device::begin(&http, &settings).await?;
-        printer::note(&format!(
+        printer::say(&format!(
             "To sign in, open {} and enter the code {}",
             code.verification_uri, code.user_code
         ));
-        printer::note(&format!(
+        printer::say(&format!(
             "Sign in as a user of partner tenant `{}` with multi-factor authentication; waiting…",
             connection.tenant_id
         ));
@@ -122,8 +122,8 @@ pub fn logout(args: LogoutArgs) -> Result<ExitCode, Error> {
         ));
     }
     if connection.refresh_token.is_some() {
-        printer::note(
-            "note: a refresh token is still configured (`CSP_ONBOARD_REFRESH_TOKEN` or `refresh_token`); runs will use it",
+        printer::warning(
+            "a refresh token is still configured (`CSP_ONBOARD_REFRESH_TOKEN` or `refresh_token`); runs will use it",
         );
     }
     Ok(ExitCode::Success)

@@ -38,13 +38,13 @@ use state::Shared;
 pub enum EmulatorError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the emulator cannot listen on 127.0.0.1:{port}: {source}")]
+    #[error("the emulator cannot listen on 127.0.0.1:{port}")]
     Listen {
         port: u16,
         #[source]
         source: std::io::Error,
     },
-    #[error("the emulator cannot start its runtime: {0}")]
+    #[error("the emulator cannot start its runtime")]
     Runtime(#[source] std::io::Error),
 }
 

@@ -85,13 +85,13 @@ pub enum JournalError {
     Missing { path: PathBuf },
     #[error("journal `{}` is in use by {holder}", path.display())]
     Locked { path: PathBuf, holder: String },
-    #[error("journal `{}`: {source}", path.display())]
+    #[error("journal `{}` cannot be used", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("journal `{}`: {source}", path.display())]
+    #[error("journal `{}` cannot be used", path.display())]
     Sqlite {
         path: PathBuf,
         #[source]

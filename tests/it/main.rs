@@ -10,6 +10,7 @@ mod exports;
 mod hostile;
 mod nightly;
 mod onboarding;
+mod output;
 mod rate;
 mod reading;
 mod resilience;
