@@ -242,3 +242,21 @@ fn json_has_one_entry_per_check() {
         ]
     );
 }
+
+#[test]
+fn a_cloud_sets_where_the_api_and_the_sign_in_are() {
+    let job = Job::new(EmulatorConfig::default());
+    let mut cmd = job.command(&["doctor", "--cloud", "china"]);
+    cmd.env_remove("CSP_ONBOARD_REFRESH_TOKEN")
+        .env_remove("CSP_ONBOARD_API_URL")
+        .env_remove("CSP_ONBOARD_AUTHORITY_URL");
+
+    let ran = Job::finish(cmd);
+
+    assert_eq!(ran.code, 3, "no sign-in for it");
+    let first = ran.stdout.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "ok    configuration: profile `default`, china cloud; partner tenant `3f7c6c1d-8d4e-4b5a-9f10-aa11bb22cc33` (from `CSP_ONBOARD_TENANT_ID`), app `csp-onboard-tests` (from `CSP_ONBOARD_CLIENT_ID`), API `https://partner.partnercenterapi.microsoftonline.cn`"
+    );
+}

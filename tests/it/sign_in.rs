@@ -93,6 +93,20 @@ fn login_keeps_a_sign_in_that_every_run_then_uses_and_rotates() {
     assert_eq!(login.code, 0, "{}", login.stderr);
 
     let cache = std::fs::read_to_string(job.ws.path("tokens.json")).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(&cache).unwrap();
+    let refresh_token = kept["sign_ins"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !login.stderr.contains(&refresh_token) && !login.stdout.contains(&refresh_token),
+        "the refresh token is never printed"
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(job.ws.path("tokens.json"))
         .unwrap()
@@ -114,6 +128,10 @@ fn login_keeps_a_sign_in_that_every_run_then_uses_and_rotates() {
             .args(FAST);
         let ran = Job::finish(cmd);
         assert_eq!(ran.code, 0, "{night}: {}", ran.stderr);
+        assert!(
+            !ran.stderr.contains(&refresh_token),
+            "{night}: no token in the logs"
+        );
         let now = std::fs::read_to_string(job.ws.path("tokens.json")).unwrap();
         assert_ne!(
             now, cache,
