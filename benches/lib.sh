@@ -52,7 +52,7 @@ stop_emulator() {
 # real 201s, not fast "domain taken" errors: it is read from the emulator's customer list afterwards.
 wrk_creates() {
     local work=$1 seconds=$2 connections=$3
-    command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+    command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } >&2
     start_emulator "$work" --rate-limit off
     local token
     # The refresh token goes to curl on stdin, never in its argv.

@@ -24,7 +24,7 @@ pub enum CredentialError {
     BadRecipient(String),
     #[error("cannot read identity file `{}`: {message}", path.display())]
     Identity { path: PathBuf, message: String },
-    #[error("cannot write `{}`: {source}", path.display())]
+    #[error("cannot write `{}`", path.display())]
     Write {
         path: PathBuf,
         #[source]

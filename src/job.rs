@@ -2,16 +2,16 @@
 //! place that wires the journal, the Partner Center client, the pacer and the dispatcher together,
 //! handles Ctrl-C, and turns the journal's final state into the summary and the exit code.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::auth::{AuthSettings, TokenProvider};
+use crate::auth::cache::CacheKey;
+use crate::auth::{AuthSettings, TokenCache, TokenProvider};
 use crate::credentials::Sealer;
 use crate::dispatch::{DispatchSettings, Dispatcher, Ending, InFlight, Pacer, StopSignal};
 use crate::error::{Error, ExitCode};
@@ -19,21 +19,67 @@ use crate::journal::import::{ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
 use crate::journal::{Access, Journal, ops, queries};
 use crate::mapping::Template;
-use crate::partner_center::PartnerCenter;
+use crate::partner_center::{Cloud, PartnerCenter};
 use crate::printer;
 use crate::rate::RateSetting;
 use crate::source::SourceOptions;
 
 /// Where Partner Center is and who we are there.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
+    pub cloud: Cloud,
     pub api_url: String,
     pub authority_url: String,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: Option<SecretString>,
     pub refresh_token: Option<SecretString>,
+    /// The profile of `csp-onboard.toml` in use (`default` without one).
+    pub profile: String,
     pub token_cache: PathBuf,
+    /// The key the token cache is sealed with, if it is.
+    pub token_key: Option<CacheKey>,
+}
+
+impl Connection {
+    /// Where this sign-in is kept.
+    pub fn token_cache(&self) -> TokenCache {
+        TokenCache::new(
+            self.token_cache.clone(),
+            self.token_key.clone(),
+            &self.profile,
+            &self.authority_url,
+            &self.tenant_id,
+            &self.client_id,
+        )
+    }
+
+    /// What the token provider (and `login`) needs.
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            authority_url: self.authority_url.clone(),
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scope: self.cloud.scope(),
+            refresh_token: self.refresh_token.clone(),
+            profile: self.profile.clone(),
+            cache: self.token_cache(),
+        }
+    }
+}
+
+/// The HTTP client every call to Partner Center and its authority goes through.
+pub fn http_client(timeout: Duration, idle_per_host: usize) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .pool_max_idle_per_host(idle_per_host)
+        // A redirect would re-send a token or a create where the URL policy was never applied.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("csp-onboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::setup("the HTTP client", e))
 }
 
 /// The sheet to import (`run` only).
@@ -129,18 +175,36 @@ pub struct JobOutcome {
 /// from the journal (CONTRACTS.md: the summary is printed on every exit once the journal is open).
 pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     let started = Instant::now();
-    let sealer = Sealer::new(&settings.recipient).map_err(|e| Error::usage(e.to_string(), None))?;
+    let sealer = Sealer::new(&settings.recipient)?;
     let access = if settings.command == "run" {
         Access::CreateAndWork
     } else {
         Access::Work
     };
     let mut journal = Journal::open(&settings.journal, access)?;
-    let run_id = begin(&journal, &settings)?;
+    same_tenant(&journal, &settings.connection)?;
     let journal_path = journal.path().to_path_buf();
+    // From here on a signal stops the job, even during the import.
+    let run = Arc::new(OnceLock::new());
+    let signals = Signals::watch(QuitNow {
+        journal: journal_path.clone(),
+        run_id: run.clone(),
+        started,
+        rehearsal: settings.rehearsal,
+    })?;
+    let run_id = begin(&journal, &settings)?;
+    let _ = run.set(run_id);
     let mut import = None;
     let mut holder = Holder::Journal(journal);
-    let worked = work(&settings, sealer, run_id, started, &mut holder, &mut import);
+    let worked = work(
+        &settings,
+        sealer,
+        run_id,
+        &signals,
+        &mut holder,
+        &mut import,
+    );
+    drop(signals);
     // Whatever happened, the journal says where the job stands.
     journal = holder.into_journal(&journal_path)?;
     let status = queries::status(&journal.conn).map_err(journal.sqlite())?;
@@ -154,18 +218,19 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     summary.error = error.as_ref().map(ToString::to_string);
     let resume = resume_command(&journal_path, settings.rehearsal);
     match &ending {
-        Some(Ending::AuthStopped(why)) => {
-            printer::note(&format!("error: the run stopped: {why}"));
-            printer::note(&format!(
-                "hint: fix the sign-in or permissions, then run `{resume}`"
+        Some(Ending::AuthStopped(why, hint)) => {
+            let mut hints: Vec<String> = hint.iter().cloned().collect();
+            hints.push(format!(
+                "then continue with `{resume}`; nothing was failed for it"
             ));
+            printer::problem(&format!("the run stopped: {why}"), &hints);
         }
         Some(Ending::Interrupted) => {
-            printer::note(&format!(
+            printer::warning(&format!(
                 "interrupted: {} row(s) left to do",
                 summary.pending
             ));
-            printer::note(&format!("hint: continue with `{resume}`"));
+            printer::say(&format!("hint: continue with `{resume}`"));
         }
         _ => {}
     }
@@ -204,7 +269,7 @@ fn work(
     settings: &JobSettings,
     sealer: Sealer,
     run_id: i64,
-    started: Instant,
+    signals: &Signals,
     holder: &mut Holder,
     import: &mut Option<ImportSummary>,
 ) -> Result<Ending, Error> {
@@ -221,6 +286,10 @@ fn work(
         ));
     }
     let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
+    if signals.stop.is_set() {
+        // Stopped during the import (which is atomic and went through): nothing is sent.
+        return Ok(Ending::Interrupted);
+    }
     if queued == 0 {
         return Ok(Ending::Complete);
     }
@@ -235,7 +304,33 @@ fn work(
         settings.connection.api_url,
         describe_rate(settings.rate)
     ));
-    dispatch(settings, writer, run_id, queued, started)
+    dispatch(settings, writer, run_id, queued, signals)
+}
+
+/// A journal's customers belong to the partner tenant that created them: a run configured for
+/// another tenant (a profile forgotten, an environment left over) must not go on with it.
+fn same_tenant(journal: &Journal, connection: &Connection) -> Result<(), Error> {
+    let Some((options, _)) = journal.last_run()? else {
+        return Ok(());
+    };
+    let Some(tenant) = options.get("tenant_id").and_then(serde_json::Value::as_str) else {
+        return Ok(());
+    };
+    if tenant == connection.tenant_id {
+        return Ok(());
+    }
+    let profile = options
+        .get("profile")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("default");
+    Err(Error::usage(
+        format!(
+            "journal `{}` belongs to partner tenant `{tenant}` (profile `{profile}`), but this run is configured for `{}`",
+            journal.path().display(),
+            connection.tenant_id
+        ),
+        Some("use that tenant's profile (`--profile`), or another journal".into()),
+    ))
 }
 
 fn begin(journal: &Journal, settings: &JobSettings) -> Result<i64, Error> {
@@ -276,10 +371,7 @@ fn import_sheet(
         retry_failed,
     )?;
     for warning in &summary.warnings {
-        printer::note(&format!(
-            "warning: {}",
-            crate::report::validation::describe(warning)
-        ));
+        printer::warning(&crate::report::validation::describe(warning));
     }
     printer::note(&format!(
         "imported {} row(s) from {}: {} new, {} re-queued, {} already created{}, {} invalid",
@@ -305,7 +397,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::usage(format!("cannot start the async runtime: {e}"), None))
+        .map_err(|e| Error::setup("the async runtime", e))
 }
 
 fn dispatch(
@@ -313,38 +405,20 @@ fn dispatch(
     writer: Arc<JournalWriter>,
     run_id: i64,
     queued: u64,
-    started: Instant,
+    signals: &Signals,
 ) -> Result<Ending, Error> {
-    let http = reqwest::Client::builder()
-        .timeout(settings.request_timeout)
-        .connect_timeout(Duration::from_secs(10).min(settings.request_timeout))
-        .pool_max_idle_per_host(settings.dispatch.concurrency)
-        // A redirect would re-send a token or a create where the URL policy was never applied.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("csp-onboard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::usage(format!("cannot build the HTTP client: {e}"), None))?;
+    let http = http_client(settings.request_timeout, settings.dispatch.concurrency)?;
     let connection = &settings.connection;
-    let auth = Arc::new(TokenProvider::new(
-        http.clone(),
-        AuthSettings {
-            authority_url: connection.authority_url.clone(),
-            tenant_id: connection.tenant_id.clone(),
-            client_id: connection.client_id.clone(),
-            client_secret: connection.client_secret.clone(),
-            refresh_token: connection.refresh_token.clone(),
-            cache_path: connection.token_cache.clone(),
-        },
-    ));
+    let auth = Arc::new(TokenProvider::new(http.clone(), connection.auth_settings()));
     let correlation_id = uuid::Uuid::new_v4().to_string();
-    let runtime = runtime()?;
+    let runtime = signals.runtime();
     let recorded = correlation_id.clone();
     runtime.block_on(writer.exec(move |tx| ops::set_correlation_id(tx, run_id, &recorded)))?;
     let pc = Arc::new(
         PartnerCenter::new(http, &connection.api_url, correlation_id)
             .map_err(|message| Error::usage(message, None))?,
     );
-    let stop = StopSignal::default();
+    let stop = signals.stop.clone();
     let rate_per_s = match settings.rate {
         RateSetting::Limit(l) => Some(f64::from(l.requests) / l.period.as_secs_f64()),
         RateSetting::Off => None,
@@ -353,26 +427,28 @@ fn dispatch(
         pc,
         auth,
         writer,
-        Arc::new(Pacer::new(settings.rate)),
+        Arc::new(
+            Pacer::new(settings.rate, Some(&budget_file(connection)))
+                .map_err(|e| Error::setup("the rate budget", e))?,
+        ),
         rate_per_s,
         settings.dispatch.clone(),
         run_id,
         stop.clone(),
     ));
-    let show_progress = settings.progress && std::io::stderr().is_terminal();
+    // Signed in, with a usable token, before anything is sent: a sealed cache without its key is
+    // the configuration's problem (exit 2), no sign-in or a refused one the sign-in's (exit 3).
+    if let Err(error) = runtime.block_on(dispatcher.auth.token()) {
+        if error.is_configuration() {
+            return Err(error.into());
+        }
+        let hint = error.hint();
+        return Ok(Ending::AuthStopped(error.to_string(), hint));
+    }
+    let _ = signals.in_flight.set(dispatcher.in_flight.clone());
+    let show_progress = settings.progress && printer::progress_allowed();
     let rate = settings.rate;
-    let quit = QuitNow {
-        journal: settings.journal.clone(),
-        run_id,
-        started,
-        rehearsal: settings.rehearsal,
-    };
     let result = runtime.block_on(async move {
-        let watcher = tokio::spawn(watch_signals(
-            stop.clone(),
-            dispatcher.in_flight.clone(),
-            quit,
-        ));
         let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), queued, rate));
         let ending = dispatcher.run().await;
         if let Some(task) = progress {
@@ -380,19 +456,71 @@ fn dispatch(
             let _ = task.await;
             printer::clear_progress();
         }
-        watcher.abort();
-        let _ = watcher.await;
         ending
     });
-    // Nothing spawned is left running that holds the journal; tasks still asleep are dropped.
-    runtime.shutdown_background();
     Ok(result?)
+}
+
+/// The job's answer to SIGINT and SIGTERM, from the moment its journal is open to its end: a
+/// runtime of its own, with the watcher on it.
+struct Signals {
+    /// Taken by `drop`, to shut down without waiting for tasks still asleep.
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: StopSignal,
+    /// The requests out, once the dispatch has begun (for the "stopping" line).
+    in_flight: Arc<OnceLock<Arc<InFlight>>>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Signals {
+    fn watch(quit: QuitNow) -> Result<Signals, Error> {
+        let runtime = runtime()?;
+        let stop = StopSignal::default();
+        let in_flight = Arc::new(OnceLock::new());
+        let watcher = runtime.spawn(watch_signals(stop.clone(), in_flight.clone(), quit));
+        Ok(Signals {
+            runtime: Some(runtime),
+            stop,
+            in_flight,
+            watcher,
+        })
+    }
+}
+
+impl Signals {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("taken only by drop")
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.watcher.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Where the rate budget of this authority and tenant is kept: every run on the machine for the
+/// same partner tenant shares it (`dispatch::pace`).
+fn budget_file(connection: &Connection) -> PathBuf {
+    let key = format!(
+        "{}|{}",
+        connection.authority_url.trim_end_matches('/'),
+        connection.tenant_id
+    );
+    crate::auth::state_dir().join("budgets").join(format!(
+        "{:016x}.json",
+        xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+    ))
 }
 
 /// What a second signal needs to end the process at once with a summary.
 struct QuitNow {
     journal: PathBuf,
-    run_id: i64,
+    /// This run's id, once it is recorded.
+    run_id: Arc<OnceLock<i64>>,
     started: Instant,
     rehearsal: bool,
 }
@@ -405,14 +533,19 @@ impl QuitNow {
         let summary = Journal::open(&self.journal, Access::Read)
             .ok()
             .and_then(|journal| queries::status(&journal.conn).ok())
-            .map(|status| Summary::of(&status, self.run_id, self.started, exit));
+            .zip(self.run_id.get())
+            .map(|(status, run_id)| Summary::of(&status, *run_id, self.started, exit));
         printer::clear_progress();
-        printer::note(&format!(
-            "quit with requests in flight\nhint: continue with `{}`; it reconciles them first",
+        printer::warning("quit with requests in flight");
+        printer::say(&format!(
+            "hint: continue with `{}`; it reconciles them first",
             resume_command(&self.journal, self.rehearsal)
         ));
         if let Some(summary) = summary {
-            println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+            printer::out(&format!(
+                "{}\n",
+                serde_json::to_string(&summary).unwrap_or_default()
+            ));
         }
         std::process::exit(exit as i32);
     }
@@ -420,7 +553,7 @@ impl QuitNow {
 
 /// The first SIGINT or SIGTERM: stop taking work and let the requests really in flight finish
 /// (for at most 30 s). A second one, or 30 s, quits at once.
-async fn watch_signals(stop: StopSignal, in_flight: Arc<InFlight>, quit: QuitNow) {
+async fn watch_signals(stop: StopSignal, in_flight: Arc<OnceLock<Arc<InFlight>>>, quit: QuitNow) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -433,9 +566,9 @@ async fn watch_signals(stop: StopSignal, in_flight: Arc<InFlight>, quit: QuitNow
         _ = terminate.recv() => {}
     }
     stop.stop(Ending::Interrupted);
-    printer::note(&format!(
+    printer::say(&format!(
         "stopping: letting the {} request(s) in flight finish (Ctrl-C again to quit at once)",
-        in_flight.out()
+        in_flight.get().map_or(0, |i| i.out())
     ));
     tokio::select! {
         _ = interrupt.recv() => {}
@@ -476,8 +609,9 @@ fn spawn_progress(
     rate: RateSetting,
 ) -> tokio::task::JoinHandle<()> {
     let bar = indicatif::ProgressBar::new(total);
+    // Fits an 80-column terminal: the message is cut to what is left of the line.
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+        indicatif::ProgressStyle::with_template("{bar:20} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let shown = bar.clone();
@@ -494,8 +628,9 @@ fn spawn_progress(
             let failed = progress.failed.load(Ordering::Relaxed);
             let done = created + failed;
             let minutes = started.elapsed().as_secs_f64() / 60.0;
-            let per_min = if minutes > 0.0 {
-                done as f64 / minutes
+            // n rows done span n - 1 intervals.
+            let per_min = if minutes > 0.0 && done > 1 {
+                (done - 1) as f64 / minutes
             } else {
                 0.0
             };
@@ -505,12 +640,19 @@ fn spawn_progress(
                 .min(limit_per_min * dispatcher.pacer.level());
             let eta_min = total.saturating_sub(done) as f64 / pace;
             shown.set_position(done);
-            shown.set_message(format!(
-                "created {created} · failed {failed} · retrying {} · throttled {} · {per_min:.0}/min · ETA {}",
-                progress.retrying.load(Ordering::Relaxed),
-                progress.throttled.load(Ordering::Relaxed),
+            let mut message = format!("{created} created");
+            if failed > 0 {
+                message.push_str(&format!(" · {failed} failed"));
+            }
+            let throttled = progress.throttled.load(Ordering::Relaxed);
+            if throttled > 0 {
+                message.push_str(&format!(" · {throttled}×429"));
+            }
+            message.push_str(&format!(
+                " · {per_min:.0}/min · ETA {}",
                 format_eta(eta_min)
             ));
+            shown.set_message(message);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })
@@ -536,18 +678,20 @@ fn describe_rate(rate: RateSetting) -> String {
     }
 }
 
-/// CONTRACTS.md: 0 every row created; 1 some failed or invalid (or left undone); 3 auth; 4 Ctrl-C.
+/// CONTRACTS.md: 0 every row created; 1 some failed or invalid (or left undone) — failed and
+/// invalid rows the distributor acknowledged (`ack`) no longer count; 3 auth; 4 Ctrl-C.
 fn exit_code(ending: &Ending, status: &queries::StatusReport) -> ExitCode {
     use crate::journal::RowState;
     match ending {
-        Ending::AuthStopped(_) => ExitCode::Auth,
+        Ending::AuthStopped(..) => ExitCode::Auth,
         Ending::Interrupted => ExitCode::Interrupted,
         Ending::Complete => {
-            let all_created = RowState::ALL
+            let not_created: i64 = RowState::ALL
                 .iter()
                 .filter(|s| **s != RowState::Created)
-                .all(|s| status.count(*s) == 0);
-            if all_created {
+                .map(|s| status.count(*s))
+                .sum();
+            if not_created - status.acknowledged == 0 {
                 ExitCode::Success
             } else {
                 ExitCode::RowsFailed

@@ -117,6 +117,23 @@ pub struct UserCredentials {
     pub password: SecretString,
 }
 
+/// An indirect reseller of the provider (`GET /v1/relationships`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reseller {
+    #[serde(alias = "Id")]
+    pub id: String,
+    #[serde(default, alias = "Name")]
+    pub name: String,
+    #[serde(default, alias = "State")]
+    pub state: String,
+}
+
+impl Reseller {
+    pub fn is_active(&self) -> bool {
+        self.state.eq_ignore_ascii_case("active")
+    }
+}
+
 /// `{"totalCount": n, "items": [...]}`.
 #[derive(Debug, Deserialize)]
 pub struct Collection<T> {

@@ -82,6 +82,18 @@ pub enum Lookup<T> {
     Failed(String),
 }
 
+impl<T> Lookup<T> {
+    /// The same outcome, with what was found turned into something else.
+    pub fn map_found<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(t) => Lookup::Found(f(t)),
+            Lookup::Throttled(d) => Lookup::Throttled(d),
+            Lookup::Unauthorized => Lookup::Unauthorized,
+            Lookup::Failed(m) => Lookup::Failed(m),
+        }
+    }
+}
+
 pub struct PartnerCenter {
     http: reqwest::Client,
     base: String,
@@ -330,6 +342,75 @@ impl PartnerCenter {
     }
 }
 
+impl PartnerCenter {
+    /// A `GET` of `path` (with `query`) read as `T`.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<T> {
+        let sent = self
+            .request(
+                reqwest::Method::GET,
+                format!("{}{path}", self.base),
+                token,
+                request_id,
+            )
+            .query(query)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return Lookup::Failed(describe(&error)),
+        };
+        let status = response.status();
+        match status {
+            StatusCode::UNAUTHORIZED => return Lookup::Unauthorized,
+            StatusCode::TOO_MANY_REQUESTS => {
+                return Lookup::Throttled(
+                    retry_after(&response).unwrap_or(Duration::from_secs(60)),
+                );
+            }
+            s if !s.is_success() => {
+                let body = response.bytes().await.unwrap_or_default();
+                let (code, message) = error_of(s, &body);
+                let code = code.map_or_else(String::new, |c| format!(" / {c}"));
+                return Lookup::Failed(format!("HTTP {}{code}: {message}", s.as_u16()));
+            }
+            _ => {}
+        }
+        match response.json::<T>().await {
+            Ok(value) => Lookup::Found(value),
+            Err(error) => Lookup::Failed(format!("unreadable answer: {}", describe(&error))),
+        }
+    }
+
+    /// Whether the API answers this token: one customer of the partner's, read.
+    pub async fn ping(&self, request_id: &str, token: &SecretString) -> Lookup<()> {
+        self.read::<serde_json::Value>("/v1/customers", &[("size", "1")], request_id, token)
+            .await
+            .map_found(|_| ())
+    }
+
+    /// The provider's indirect resellers (App+User only).
+    pub async fn indirect_resellers(
+        &self,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<Vec<crate::model::Reseller>> {
+        self.read::<Collection<crate::model::Reseller>>(
+            "/v1/relationships",
+            &[("relationship_type", "IsIndirectCloudSolutionProviderOf")],
+            request_id,
+            token,
+        )
+        .await
+        .map_found(|list| list.items)
+    }
+}
+
 /// A transport error as a person should read it, without the URL's query (no secrets are in it,
 /// but it is noise).
 fn describe(error: &reqwest::Error) -> String {
@@ -375,6 +456,64 @@ fn error_of(status: StatusCode, body: &[u8]) -> (Option<String>, String) {
                 .unwrap_or_else(|| format!("HTTP {status}")),
         ),
         _ => (None, format!("HTTP {status} with an unreadable error body")),
+    }
+}
+
+/// The Partner Center clouds (partner-center-api.md §8): where the API and the sign-in are, and
+/// the audience a token asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    #[default]
+    Global,
+    /// 21Vianet.
+    China,
+    /// US Government.
+    Usgov,
+}
+
+impl Cloud {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::China => "china",
+            Cloud::Usgov => "usgov",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Cloud> {
+        [Cloud::Global, Cloud::China, Cloud::Usgov]
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// The API base, without `/v1`.
+    pub fn api_url(self) -> &'static str {
+        match self {
+            Cloud::Global | Cloud::Usgov => "https://api.partnercenter.microsoft.com",
+            Cloud::China => "https://partner.partnercenterapi.microsoftonline.cn",
+        }
+    }
+
+    /// The token authority.
+    pub fn authority_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::Usgov => "https://login.microsoftonline.us",
+        }
+    }
+
+    /// The `scope` a token request asks for: the cloud's Partner Center audience.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Cloud::Global | Cloud::Usgov => {
+                "https://api.partnercenter.microsoft.com/user_impersonation offline_access"
+            }
+            Cloud::China => {
+                "https://partner.partnercenterapi.microsoftonline.cn/user_impersonation offline_access"
+            }
+        }
     }
 }
 

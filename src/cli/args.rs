@@ -23,9 +23,14 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
-    /// How log lines on stderr are written: `text` for people, `json` for unattended runs.
+    /// How log lines on stderr are written: `text` for people, `json` for unattended runs (every
+    /// stderr line one JSON object).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Colour on stderr: `auto` (a terminal, and `NO_COLOR` unset), `always` or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = crate::printer::ColorChoice::Auto)]
+    pub color: crate::printer::ColorChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,21 +42,76 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a sheet offline: every problem of every row, nothing sent.
+    #[command(after_help = "Examples:
+  csp-onboard validate customers.xlsx
+  csp-onboard validate customers.csv --format json
+  csp-onboard validate klanten.csv --template nl.toml --errors-out errors.csv")]
     Validate(ValidateArgs),
     /// Write the starter files (default template, sample sheets) into a folder.
+    #[command(after_help = "Examples:
+  csp-onboard template
+  csp-onboard template starter/")]
     Template(TemplateArgs),
     /// Import a sheet into its journal and create every valid customer.
+    #[command(after_help = "Examples:
+  csp-onboard run templates/customers.csv --emulator      # a rehearsal
+  csp-onboard run customers.xlsx                          # journal: customers.journal.sqlite
+  csp-onboard run nightly.csv --journal jobs/nl.sqlite --profile nl --no-progress --log-format json")]
     Run(RunArgs),
     /// Continue a job from its journal: reconcile, then send what is left.
+    #[command(after_help = "Examples:
+  csp-onboard resume --journal customers.journal.sqlite
+  csp-onboard resume --journal csp-onboard-demo/customers.journal.sqlite --emulator")]
     Resume(ResumeArgs),
     /// Where a job stands, from its journal.
+    #[command(after_help = "Examples:
+  csp-onboard status --journal customers.journal.sqlite
+  csp-onboard status --journal customers.journal.sqlite --format json")]
     Status(StatusArgs),
     /// Write the results (CSV/XLSX) or, with the identity, the admin credentials.
+    #[command(after_help = "Examples:
+  csp-onboard export --journal customers.journal.sqlite --out results.xlsx
+  csp-onboard export --journal customers.journal.sqlite --credentials --identity key.txt --out passwords.xlsx")]
     Export(ExportArgs),
     /// Create a key pair for sealing the admin credentials (an age X25519 identity).
+    #[command(after_help = "Examples:
+  csp-onboard keygen --out key.txt      # prints the recipient (age1...) to configure")]
     Keygen(KeygenArgs),
     /// Run a local Partner Center emulator on loopback.
+    #[command(after_help = "Examples:
+  csp-onboard emulator --port 8700
+  csp-onboard emulator --port 8700 --latency-ms 2000 --jitter-ms 1000 --rate-limit 50/6s")]
     Emulator(crate::emulator::cli::EmulatorArgs),
+    /// Sign in to Partner Center (device code, with MFA) and keep the sign-in for later runs.
+    #[command(after_help = "Examples:
+  csp-onboard login
+  csp-onboard login --profile se --tenant 11111111-2222-3333-4444-555555555555
+  CSP_ONBOARD_TOKEN_KEY_FILE=/run/credentials/csp.service/token-key csp-onboard login")]
+    Login(super::sign_in::LoginArgs),
+    /// Forget the kept sign-in.
+    #[command(after_help = "Examples:
+  csp-onboard logout
+  csp-onboard logout --profile se")]
+    Logout(super::sign_in::LogoutArgs),
+    /// Check the configuration, the sign-in and the access, and say how to fix what is wrong.
+    #[command(after_help = "Examples:
+  csp-onboard doctor
+  csp-onboard doctor --profile nl --format json")]
+    Doctor(super::doctor::DoctorArgs),
+    /// Mark failed or invalid rows as dealt with, so that they no longer make runs exit 1.
+    #[command(after_help = "Examples:
+  csp-onboard ack --journal customers.journal.sqlite --rows 12,40-42
+  csp-onboard ack --journal customers.journal.sqlite --rows 7 --note \"reseller onboards it by hand\"")]
+    Ack(AckArgs),
+    /// Print a shell completion script: `bash`, `zsh`, `fish` or `powershell`.
+    #[command(after_help = "Examples:
+  csp-onboard completions bash > /etc/bash_completion.d/csp-onboard
+  csp-onboard completions zsh > ~/.zfunc/_csp-onboard")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `csp-onboard man > csp-onboard.1`.
+    #[command(after_help = "Examples:
+  csp-onboard man > /usr/local/share/man/man1/csp-onboard.1")]
+    Man,
     /// Internal: read an xls, xlsb or ods workbook for the parent process, under memory and CPU
     /// limits (src/source/isolated.rs).
     #[command(name = crate::source::READ_WORKBOOK, hide = true)]
@@ -117,6 +177,28 @@ pub struct ExportArgs {
     /// The identity file (private key) the credentials were sealed to.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The journal of the job.
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    /// The rows, as the spreadsheet numbers them: `12,40-42`.
+    #[arg(long, value_name = "ROWS")]
+    pub rows: String,
+
+    /// Why (kept with the acknowledgement).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]

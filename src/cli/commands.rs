@@ -1,6 +1,5 @@
 //! The onboarding commands: `run`, `resume`, `status`, `export`, `keygen`.
 
-use std::io::Write;
 use std::path::Path;
 
 use secrecy::ExposeSecret;
@@ -8,10 +7,10 @@ use serde_json::Value;
 
 use super::args::{ExportArgs, KeygenArgs, OutputFormat, ResumeArgs, RunArgs, StatusArgs};
 use super::job_args::{DEMO_FOLDER, Demo, resolve};
-use super::print_error;
 use crate::error::{Error, ExitCode};
 use crate::job::{JobSettings, SheetInput, default_journal, run_job};
 use crate::journal::{Access, Journal};
+use crate::printer;
 
 /// The settings of a job from its resolved configuration and flags.
 fn job_settings(
@@ -39,14 +38,12 @@ fn job_settings(
 }
 
 /// Prints the outcome of a job: the summary JSON is the last line on stdout, whatever happened.
-fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> ExitCode {
+/// An error is handed back (to be rendered once, by the caller), after the summary is out.
+fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> Result<ExitCode, Error> {
     match outcome {
         Ok(outcome) => {
             let s = &outcome.summary;
-            if let Some(error) = &outcome.error {
-                print_error(error);
-            }
-            crate::printer::note(&format!(
+            printer::note(&format!(
                 "done: {} created ({} in this run, {} with credentials lost), {} failed, {} invalid, {} left to do, {} throttled, {:.1} s",
                 s.created,
                 s.created_this_run,
@@ -57,29 +54,31 @@ fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> ExitCode {
                 s.throttled,
                 s.elapsed_s
             ));
-            println!(
-                "{}",
+            printer::out(&format!(
+                "{}\n",
                 serde_json::to_string(&outcome.summary).unwrap_or_default()
-            );
-            outcome.exit
+            ));
+            match outcome.error {
+                Some(error) => Err(error),
+                None => Ok(outcome.exit),
+            }
         }
         Err(error) => {
             // Before the journal was open: nothing of the job is known, so nothing is counted.
-            print_error(&error);
             let code = error.exit_code();
-            println!(
-                "{}",
+            printer::out(&format!(
+                "{}\n",
                 serde_json::json!({"created": 0, "failed": 0, "invalid": 0, "credentials_lost": 0,
                                    "throttled": 0, "elapsed_s": 0.0, "exit_code": code as i32,
                                    "created_this_run": 0, "pending": 0,
                                    "changed_after_creation": 0, "error": error.to_string()})
-            );
-            code
+            ));
+            Err(error)
         }
     }
 }
 
-pub fn run(args: RunArgs) -> ExitCode {
+pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     finish_job((|| {
         let template = args.sheet.template()?;
         let options = args.sheet.source_options()?;
@@ -108,13 +107,13 @@ pub fn run(args: RunArgs) -> ExitCode {
             None
         };
         if let Some(demo) = &demo {
-            eprintln!(
+            printer::note(&format!(
                 "rehearsal on the built-in emulator at {}: journal `{}`, key `{}` (in `{}`, git-ignored)",
                 demo.emulator.url(),
                 journal.display(),
                 demo.identity.display(),
                 demo.folder.display()
-            );
+            ));
         }
         let resolved = resolve(&args.job, &Value::Null, demo.as_ref())?;
         let sheet = SheetInput {
@@ -136,7 +135,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     })())
 }
 
-pub fn resume(args: ResumeArgs) -> ExitCode {
+pub fn resume(args: ResumeArgs) -> Result<ExitCode, Error> {
     finish_job((|| {
         let remembered = {
             let journal = Journal::open(&args.journal, Access::Read)?;
@@ -173,84 +172,117 @@ fn open_for_reading(path: &Path) -> Result<Journal, Error> {
     Ok(Journal::open(path, Access::Read)?)
 }
 
-pub fn status(args: StatusArgs) -> ExitCode {
-    let result = (|| {
-        let journal = open_for_reading(&args.journal)?;
-        let report = crate::report::status::load(&journal.conn).map_err(journal.sqlite())?;
-        let mut stdout = std::io::stdout().lock();
-        let written = match args.format {
-            OutputFormat::Json => crate::report::status::write_json(&mut stdout, &report),
-            OutputFormat::Text => crate::report::status::write_text(
-                &mut stdout,
-                &journal.conn,
-                &report,
-                &args.journal.display().to_string(),
-            ),
-        };
-        written.map_err(|source| Error::Write {
-            path: "<stdout>".into(),
-            source,
-        })
-    })();
-    match result {
-        Ok(()) => ExitCode::Success,
-        Err(error) => {
-            if args.format == OutputFormat::Json {
-                println!("{}", serde_json::json!({"error": error.to_string()}));
-            }
-            print_error(&error);
-            error.exit_code()
-        }
+pub fn status(args: StatusArgs) -> Result<ExitCode, Error> {
+    let journal = open_for_reading(&args.journal)?;
+    let report = crate::report::status::load(&journal.conn).map_err(journal.sqlite())?;
+    let mut text = Vec::new();
+    match args.format {
+        OutputFormat::Json => crate::report::status::write_json(&mut text, &report),
+        OutputFormat::Text => crate::report::status::write_text(
+            &mut text,
+            &journal.conn,
+            &report,
+            &args.journal.display().to_string(),
+        ),
     }
+    .map_err(|source| Error::Write {
+        path: "<stdout>".into(),
+        source,
+    })?;
+    printer::out(&String::from_utf8_lossy(&text));
+    Ok(ExitCode::Success)
 }
 
-pub fn export(args: ExportArgs) -> ExitCode {
-    let result = (|| {
-        let journal = open_for_reading(&args.journal)?;
-        if args.credentials {
-            let identity = args
-                .identity
-                .as_deref()
-                .ok_or_else(|| Error::usage("`--credentials` needs `--identity KEY`", None))?;
-            let n = crate::report::export::write_credentials(&journal.conn, identity, &args.out)?;
-            eprintln!(
-                "wrote the credentials of {n} customer(s) to {} (readable by you only)",
-                args.out.display()
-            );
-        } else {
-            let n = crate::report::export::write_results(&journal.conn, &args.out)?;
-            eprintln!("wrote {n} row(s) to {}", args.out.display());
-        }
-        Ok::<(), Error>(())
-    })();
-    match result {
-        Ok(()) => ExitCode::Success,
-        Err(error) => {
-            print_error(&error);
-            error.exit_code()
-        }
+pub fn export(args: ExportArgs) -> Result<ExitCode, Error> {
+    let journal = open_for_reading(&args.journal)?;
+    if args.credentials {
+        let identity = args
+            .identity
+            .as_deref()
+            .ok_or_else(|| Error::usage("`--credentials` needs `--identity KEY`", None))?;
+        let n = crate::report::export::write_credentials(&journal.conn, identity, &args.out)?;
+        printer::note(&format!(
+            "wrote the credentials of {n} customer(s) to {} (readable by you only)",
+            args.out.display()
+        ));
+    } else {
+        let n = crate::report::export::write_results(&journal.conn, &args.out)?;
+        printer::note(&format!("wrote {n} row(s) to {}", args.out.display()));
     }
+    Ok(ExitCode::Success)
 }
 
-pub fn keygen(args: KeygenArgs) -> ExitCode {
+pub fn keygen(args: KeygenArgs) -> Result<ExitCode, Error> {
     let (contents, recipient) = crate::credentials::generate_identity();
-    match crate::credentials::write_private_file(&args.out, contents.expose_secret().as_bytes()) {
-        Ok(()) => {
-            eprintln!(
-                "wrote the identity to {} (keep it safe: it opens the admin passwords)",
-                args.out.display()
-            );
-            let _ = writeln!(std::io::stdout(), "{recipient}");
-            eprintln!("set CSP_ONBOARD_RECIPIENT={recipient} where the runs happen");
-            ExitCode::Success
-        }
-        Err(error) => {
-            let error = Error::usage(
+    crate::credentials::write_private_file(&args.out, contents.expose_secret().as_bytes())
+        .map_err(|error| {
+            Error::usage(
                 error.to_string(),
                 Some("choose another file name with `--out`".into()),
-            );
-            print_error(&error);
-            error.exit_code()
+            )
+        })?;
+    printer::note(&format!(
+        "wrote the identity to {} (keep it safe: it opens the admin passwords)",
+        args.out.display()
+    ));
+    printer::out(&format!("{recipient}\n"));
+    printer::note(&format!(
+        "set CSP_ONBOARD_RECIPIENT={recipient} where the runs happen"
+    ));
+    Ok(ExitCode::Success)
+}
+
+/// `12,40-42` → 12, 40, 41, 42.
+fn parse_rows(text: &str) -> Result<Vec<i64>, Error> {
+    let bad = |part: &str| {
+        Error::usage(
+            format!("`{part}` is not a row number or a range of them"),
+            Some("write rows as your spreadsheet numbers them: `12,40-42`".into()),
+        )
+    };
+    let mut rows = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let number = |t: &str| t.trim().parse::<i64>().ok().filter(|n| *n >= 1);
+        match part.split_once('-') {
+            Some((from, to)) => {
+                let (Some(from), Some(to)) = (number(from), number(to)) else {
+                    return Err(bad(part));
+                };
+                if to < from || to - from > 100_000 {
+                    return Err(bad(part));
+                }
+                rows.extend(from..=to);
+            }
+            None => rows.push(number(part).ok_or_else(|| bad(part))?),
         }
     }
+    if rows.is_empty() {
+        return Err(bad(text));
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    Ok(rows)
+}
+
+pub fn ack(args: super::args::AckArgs) -> Result<ExitCode, Error> {
+    let rows = parse_rows(&args.rows)?;
+    let journal = Journal::open(&args.journal, Access::Work)?;
+    let done = journal
+        .acknowledge(&rows, args.note.as_deref())?
+        .map_err(|message| {
+            Error::usage(
+                message,
+                Some("`csp-onboard status --journal J` lists the rows that need attention".into()),
+            )
+        })?;
+    let listed = done
+        .iter()
+        .map(|(row, state)| format!("{row} ({state})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    printer::note(&format!(
+        "acknowledged {} row(s): {listed}; they no longer make a run exit 1, until their content changes",
+        done.len()
+    ));
+    Ok(ExitCode::Success)
 }

@@ -11,20 +11,21 @@ use std::time::Duration;
 
 use clap::Args;
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::config::{ConfigFile, Source, Sourced, layered};
+use super::connection::{self, ConnectionArgs, Overrides, problems_error};
 use crate::dispatch::DispatchSettings;
 use crate::error::Error;
 use crate::job::Connection;
-use crate::partner_center::url_is_allowed;
+use crate::partner_center::Cloud;
 use crate::rate::RateSetting;
+
+/// Partner Center's documented limit for the Customer resource, per partner tenant.
+const DOCUMENTED_PER_MINUTE: f64 = 500.0;
 
 /// The most requests in flight a run may be allowed.
 const MAX_CONCURRENCY: usize = 100_000;
-
-pub const GLOBAL_API: &str = "https://api.partnercenter.microsoft.com";
-pub const GLOBAL_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 /// Flags shared by `run` and `resume`.
 #[derive(Debug, Args, Default)]
@@ -63,9 +64,13 @@ pub struct JobArgs {
     #[arg(long, value_name = "SECONDS")]
     pub backoff_cap: Option<f64>,
 
-    /// Settings file (TOML); see the README.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    /// Allow a `--rate-limit` above the documented 500 requests per minute (Partner Center may
+    /// have granted more; a 429 still slows the run down).
+    #[arg(long)]
+    pub allow_above_documented_limit: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// No progress bar.
     #[arg(long)]
@@ -75,117 +80,6 @@ pub struct JobArgs {
     /// `./csp-onboard-demo/`).
     #[arg(long)]
     pub emulator: bool,
-}
-
-/// `csp-onboard.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    pub api_url: Option<String>,
-    pub authority_url: Option<String>,
-    pub tenant_id: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub refresh_token: Option<String>,
-    pub recipient: Option<String>,
-    pub token_cache: Option<PathBuf>,
-    pub rate_limit: Option<String>,
-    pub concurrency: Option<usize>,
-    pub max_attempts: Option<u32>,
-    pub request_timeout_s: Option<f64>,
-    pub reconcile_patience_s: Option<f64>,
-    /// The file this was read from.
-    #[serde(skip)]
-    pub path: Option<PathBuf>,
-}
-
-impl ConfigFile {
-    /// The first config file that exists, in precedence order, read and parsed.
-    pub fn discover(explicit: Option<&Path>) -> Result<ConfigFile, Error> {
-        let candidates: Vec<PathBuf> = match explicit {
-            Some(path) => vec![path.to_path_buf()],
-            None => [
-                Some(PathBuf::from("csp-onboard.toml")),
-                dirs::config_dir().map(|d| d.join("csp-onboard").join("config.toml")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        };
-        for path in candidates {
-            if !path.exists() {
-                if explicit.is_some() {
-                    return Err(Error::usage(
-                        format!("config file `{}` does not exist", path.display()),
-                        None,
-                    ));
-                }
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::usage(
-                    format!("cannot read config file `{}`: {e}", path.display()),
-                    None,
-                )
-            })?;
-            let mut file: ConfigFile = toml::from_str(&text).map_err(|e| {
-                Error::usage(
-                    format!("config file `{}`: {}", path.display(), e.message()),
-                    Some("see the README for the settings".into()),
-                )
-            })?;
-            file.check_permissions(&path)?;
-            file.path = Some(path);
-            return Ok(file);
-        }
-        Ok(ConfigFile::default())
-    }
-}
-
-impl ConfigFile {
-    /// As ssh does with its own files: a configuration anyone else may change could send the
-    /// customers' data (and the sign-in) elsewhere, and one holding a secret that anyone else may
-    /// read has given it away.
-    fn check_permissions(&self, path: &Path) -> Result<(), Error> {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| {
-                Error::usage(
-                    format!("cannot read config file `{}`: {e}", path.display()),
-                    None,
-                )
-            })?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o022 != 0 {
-            return Err(Error::usage(
-                format!(
-                    "config file `{}` can be changed by other users (mode {mode:04o}): it is not used",
-                    path.display()
-                ),
-                Some(format!("`chmod go-w {}`", path.display())),
-            ));
-        }
-        let holds_secret = self.refresh_token.is_some() || self.client_secret.is_some();
-        if holds_secret && mode & 0o044 != 0 {
-            return Err(Error::usage(
-                format!(
-                    "config file `{}` holds a secret and can be read by other users (mode {mode:04o}): it is not used",
-                    path.display()
-                ),
-                Some(format!(
-                    "`chmod 600 {}`, and replace the secret: others may have read it",
-                    path.display()
-                )),
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 fn remembered_str(remembered: &Value, key: &str) -> Option<String> {
@@ -199,12 +93,20 @@ fn remembered_f64(remembered: &Value, key: &str) -> Option<f64> {
     remembered.get(key).and_then(Value::as_f64)
 }
 
+/// A number as a person would write it: `1e30`, not thirty-one digits.
+fn shown_number(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// A setting in seconds: its flag, the key `resume` remembers it under, the config file's key,
 /// and the longest it may be.
 struct SecondsSetting {
     flag: &'static str,
     remembered: &'static str,
-    file_key: Option<&'static str>,
     max: f64,
     /// Whether zero is allowed.
     zero: bool,
@@ -213,35 +115,30 @@ struct SecondsSetting {
 const REQUEST_TIMEOUT: SecondsSetting = SecondsSetting {
     flag: "request-timeout",
     remembered: "request_timeout",
-    file_key: Some("request_timeout_s"),
     max: 3600.0,
     zero: false,
 };
 const RECONCILE_PATIENCE: SecondsSetting = SecondsSetting {
     flag: "reconcile-patience",
     remembered: "reconcile_patience",
-    file_key: Some("reconcile_patience_s"),
     max: 86_400.0,
     zero: true,
 };
 const RECONCILE_INTERVAL: SecondsSetting = SecondsSetting {
     flag: "reconcile-interval",
     remembered: "reconcile_interval",
-    file_key: None,
     max: 3600.0,
     zero: true,
 };
 const BACKOFF_BASE: SecondsSetting = SecondsSetting {
     flag: "backoff-base",
     remembered: "backoff_base",
-    file_key: None,
     max: 3600.0,
     zero: true,
 };
 const BACKOFF_CAP: SecondsSetting = SecondsSetting {
     flag: "backoff-cap",
     remembered: "backoff_cap",
-    file_key: None,
     max: 86_400.0,
     zero: true,
 };
@@ -252,17 +149,30 @@ impl SecondsSetting {
         &self,
         flag: Option<f64>,
         remembered: &Value,
-        file: &ConfigFile,
-        from_file: Option<f64>,
+        from_file: Option<Sourced<f64>>,
         default: Duration,
     ) -> Result<Duration, Error> {
         let (value, source) = if let Some(v) = flag {
-            (v, format!("`--{} {v}`", self.flag))
+            (v, format!("`--{} {}`", self.flag, shown_number(v)))
         } else if let Some(v) = remembered_f64(remembered, self.remembered) {
-            (v, format!("the last run's {} of {v}", self.flag))
-        } else if let (Some(v), Some(key)) = (from_file, self.file_key) {
-            let path = file.path.as_deref().unwrap_or(Path::new("the config file"));
-            (v, format!("`{key} = {v}` in `{}`", path.display()))
+            (
+                v,
+                format!("the last run's {} of {}", self.flag, shown_number(v)),
+            )
+        } else if let Some(found) = from_file {
+            let shown = match &found.from {
+                Source::File {
+                    path,
+                    profile: None,
+                    key,
+                } => format!(
+                    "`{key} = {}` in `{}`",
+                    shown_number(found.value),
+                    path.display()
+                ),
+                other => format!("{} of {}", other, shown_number(found.value)),
+            };
+            (found.value, shown)
         } else {
             return Ok(default);
         };
@@ -294,87 +204,65 @@ pub struct Resolved {
 
 /// Resolves the settings of a job. `remembered` holds the last run's settings (for `resume`).
 pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Result<Resolved, Error> {
-    let file = ConfigFile::discover(args.config.as_deref())?;
+    // `resume` keeps to the profile of the job's last run unless told otherwise.
+    let mut connection_args = args.connection.clone();
+    if connection_args.profile.is_none() {
+        connection_args.profile = remembered_str(remembered, "profile").filter(|p| p != "default");
+    }
+    let file = ConfigFile::discover(
+        connection_args.config.as_deref(),
+        connection_args.profile.as_deref(),
+    )?;
     // Where and who (URLs, tenant, client, recipient) is configuration: the environment, then the
     // files. Only run options are remembered by `resume` (a fixed URL must not come back stale).
-    let configured =
-        |env_name: &str, from_file: &Option<String>| env(env_name).or_else(|| from_file.clone());
     let connection = match demo {
         Some(demo) => demo.connection.clone(),
         None => {
-            let api_url = configured("CSP_ONBOARD_API_URL", &file.api_url)
-                .unwrap_or_else(|| GLOBAL_API.into());
-            let authority_url = configured("CSP_ONBOARD_AUTHORITY_URL", &file.authority_url)
-                .unwrap_or_else(|| GLOBAL_AUTHORITY.into());
-            for (name, url) in [
-                ("CSP_ONBOARD_API_URL", &api_url),
-                ("CSP_ONBOARD_AUTHORITY_URL", &authority_url),
-            ] {
-                if !url_is_allowed(url) {
-                    return Err(Error::usage(
-                        format!("`{url}` ({name}) is not an https:// URL"),
-                        Some(
-                            "only https:// is accepted, except loopback addresses (the emulator)"
-                                .into(),
-                        ),
-                    ));
-                }
-            }
-            let required = |value: Option<String>, what: &str, env_name: &str, key: &str| {
-                value.ok_or_else(|| {
-                    Error::usage(
-                        format!("no {what}: set `{env_name}` or `{key}` in csp-onboard.toml"),
-                        Some("or rehearse with `--emulator`".into()),
-                    )
-                })
-            };
-            let tenant_id = required(
-                configured("CSP_ONBOARD_TENANT_ID", &file.tenant_id),
-                "partner tenant id",
-                "CSP_ONBOARD_TENANT_ID",
-                "tenant_id",
-            )?;
-            let client_id = required(
-                configured("CSP_ONBOARD_CLIENT_ID", &file.client_id),
-                "client (application) id",
-                "CSP_ONBOARD_CLIENT_ID",
-                "client_id",
-            )?;
-            Connection {
-                api_url,
-                authority_url,
-                tenant_id,
-                client_id,
-                client_secret: env("CSP_ONBOARD_CLIENT_SECRET")
-                    .or(file.client_secret.clone())
-                    .map(SecretString::from),
-                refresh_token: env("CSP_ONBOARD_REFRESH_TOKEN")
-                    .or(file.refresh_token.clone())
-                    .map(SecretString::from),
-                token_cache: env("CSP_ONBOARD_TOKEN_CACHE")
-                    .map(PathBuf::from)
-                    .or(file.token_cache.clone())
-                    .unwrap_or_else(crate::auth::default_cache_path),
-            }
+            connection::resolve(&connection_args, &Overrides::default(), &file)
+                .map_err(problems_error)?
+                .connection
         }
     };
     let recipient = match demo {
         Some(demo) => demo.recipient.clone(),
-        None => configured("CSP_ONBOARD_RECIPIENT", &file.recipient).ok_or_else(|| {
-            Error::usage(
-                "no recipient to seal the customers' admin passwords to: set `CSP_ONBOARD_RECIPIENT` (an `age1...` public key)",
-                Some("create a key pair with `csp-onboard keygen --out key.txt`; keep key.txt safe, it opens the passwords".into()),
-            )
-        })?,
+        None => layered(None, "CSP_ONBOARD_RECIPIENT", &file, "recipient", |s| &s.recipient)
+            .map(|found| found.value)
+            .ok_or_else(|| {
+                Error::usage(
+                    "no recipient to seal the customers' admin passwords to: set `CSP_ONBOARD_RECIPIENT` (an `age1...` public key)",
+                    Some("create a key pair with `csp-onboard keygen --out key.txt`; keep key.txt safe, it opens the passwords".into()),
+                )
+            })?,
     };
 
     let rate = match &args.rate_limit {
         Some(rate) => *rate,
-        None => match remembered_str(remembered, "rate_limit").or(file.rate_limit.clone()) {
+        None => match remembered_str(remembered, "rate_limit")
+            .or_else(|| file.get("rate_limit", |s| &s.rate_limit).map(|f| f.value))
+        {
             Some(text) => text.parse().map_err(|e: String| Error::usage(e, None))?,
             None => RateSetting::default(),
         },
     };
+    let allow_above = args.allow_above_documented_limit
+        || remembered
+            .get("allow_above_documented_limit")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if let RateSetting::Limit(limit) = rate {
+        let per_minute = f64::from(limit.requests) * 60.0 / limit.period.as_secs_f64();
+        if per_minute > DOCUMENTED_PER_MINUTE + 1e-9 && !allow_above {
+            return Err(Error::usage(
+                format!(
+                    "`--rate-limit {rate}` is {per_minute:.0} requests per minute, above the 500 Partner Center documents per partner tenant"
+                ),
+                Some(
+                    "add `--allow-above-documented-limit` if Partner Center granted you more"
+                        .into(),
+                ),
+            ));
+        }
+    }
     let defaults = DispatchSettings::default();
     let number = |flag: Option<f64>, key: &str, from_file: Option<f64>| {
         flag.or_else(|| remembered_f64(remembered, key))
@@ -383,7 +271,8 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
     let concurrency = number(
         args.concurrency.map(|c| c as f64),
         "concurrency",
-        file.concurrency.map(|c| c as f64),
+        file.get("concurrency", |s| &s.concurrency)
+            .map(|f| f.value as f64),
     )
     .map_or(defaults.concurrency, |c| c as usize);
     if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
@@ -395,15 +284,15 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
     let max_attempts = number(
         args.max_attempts.map(f64::from),
         "max_attempts",
-        file.max_attempts.map(f64::from),
+        file.get("max_attempts", |s| &s.max_attempts)
+            .map(|f| f64::from(f.value)),
     )
     .map_or(defaults.max_attempts, |n| n as u32)
     .max(1);
     let request_timeout = REQUEST_TIMEOUT.resolve(
         args.request_timeout,
         remembered,
-        &file,
-        file.request_timeout_s,
+        file.get("request_timeout_s", |s| &s.request_timeout_s),
         Duration::from_secs(120),
     )?;
     let dispatch = DispatchSettings {
@@ -412,28 +301,24 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
         backoff_base: BACKOFF_BASE.resolve(
             args.backoff_base,
             remembered,
-            &file,
             None,
             defaults.backoff_base,
         )?,
         backoff_cap: BACKOFF_CAP.resolve(
             args.backoff_cap,
             remembered,
-            &file,
             None,
             defaults.backoff_cap,
         )?,
         reconcile_patience: RECONCILE_PATIENCE.resolve(
             args.reconcile_patience,
             remembered,
-            &file,
-            file.reconcile_patience_s,
+            file.get("reconcile_patience_s", |s| &s.reconcile_patience_s),
             defaults.reconcile_patience,
         )?,
         reconcile_interval: RECONCILE_INTERVAL.resolve(
             args.reconcile_interval,
             remembered,
-            &file,
             None,
             defaults.reconcile_interval,
         )?,
@@ -454,6 +339,8 @@ pub fn resolve(args: &JobArgs, remembered: &Value, demo: Option<&Demo>) -> Resul
         "backoff_base": dispatch.backoff_base.as_secs_f64(),
         "backoff_cap": dispatch.backoff_cap.as_secs_f64(),
         "emulator": demo.is_some(),
+        "profile": connection.profile,
+        "allow_above_documented_limit": allow_above,
     });
     Ok(Resolved {
         connection,
@@ -507,6 +394,9 @@ impl Demo {
         let emulator = crate::emulator::Emulator::start(config)
             .map_err(|e| Error::usage(e.to_string(), None))?;
         let connection = Connection {
+            cloud: Cloud::Global,
+            profile: "default".into(),
+            token_key: None,
             api_url: emulator.url().to_string(),
             authority_url: emulator.url().to_string(),
             tenant_id: emulator.tenant().to_string(),

@@ -3,7 +3,11 @@
 
 mod args;
 mod commands;
+pub mod config;
+pub mod connection;
+mod doctor;
 pub mod job_args;
+mod sign_in;
 
 use std::io::Write;
 use std::process::ExitCode as ProcessExit;
@@ -17,10 +21,25 @@ use crate::report::validation::ValidationReport;
 pub use args::{Cli, Command, OutputFormat};
 
 /// Runs the binary: parses `std::env::args`, does the work, returns the process exit code.
+///
+/// This is the one place an outcome becomes an exit code and an error is rendered: every command
+/// returns a result; its error's kind decides the code (CONTRACTS.md), the printer renders it
+/// (`error:`, `Caused by:`, `hint:`), and commands whose output is JSON also get `{"error": ...}`
+/// on stdout. A reader of stdout that went away is not an error.
 pub fn main() -> ProcessExit {
     let cli = Cli::parse();
+    crate::printer::init(crate::printer::Settings::new(
+        cli.quiet,
+        cli.log_format == args::LogFormat::Json,
+        cli.color,
+    ));
     init_logging(&cli);
-    let code = match cli.command {
+    let json_output = match &cli.command {
+        Command::Validate(args) => args.format == OutputFormat::Json,
+        Command::Status(args) => args.format == OutputFormat::Json,
+        _ => false,
+    };
+    let outcome = match cli.command {
         Command::Validate(args) => validate(args),
         Command::Template(args) => template(args),
         Command::Run(args) => commands::run(args),
@@ -28,7 +47,14 @@ pub fn main() -> ProcessExit {
         Command::Status(args) => commands::status(args),
         Command::Export(args) => commands::export(args),
         Command::Keygen(args) => commands::keygen(args),
-        Command::Emulator(args) => crate::emulator::cli::run(args),
+        Command::Emulator(args) => Ok(crate::emulator::cli::run(args)),
+        Command::Login(args) => sign_in::login(args),
+        Command::Logout(args) => sign_in::logout(args),
+        Command::Doctor(args) => doctor::doctor(args),
+        Command::Ack(args) => commands::ack(args),
+        Command::Completions(args) => completions(args.shell),
+        Command::Man => man(),
+        // The reader child: its answers are messages on stdout, its status is its own.
         Command::ReadWorkbook(args) => {
             return ProcessExit::from(crate::source::serve_workbook_reader(
                 &args.path,
@@ -36,13 +62,27 @@ pub fn main() -> ProcessExit {
             ));
         }
     };
+    let code = match outcome {
+        Ok(code) => code,
+        Err(error) if crate::printer::is_closed_pipe(&error) => ExitCode::Success,
+        Err(error) => {
+            if json_output {
+                crate::printer::out(&format!(
+                    "{}\n",
+                    serde_json::json!({ "error": error.to_string() })
+                ));
+            }
+            crate::printer::error(&error);
+            error.exit_code()
+        }
+    };
     ProcessExit::from(code as u8)
 }
 
-/// Log lines go to stderr: text for people (coloured only on a terminal), JSON for unattended
-/// runs. `CSP_ONBOARD_LOG` takes a tracing filter (`debug`, `csp_onboard=trace`, ...).
+/// Log lines go to stderr through the printer: text for people (coloured as the printer says),
+/// JSON for unattended runs. `CSP_ONBOARD_LOG` takes a tracing filter (`debug`,
+/// `csp_onboard=trace`, ...).
 fn init_logging(cli: &Cli) {
-    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = if cli.quiet {
         "warn"
@@ -53,7 +93,7 @@ fn init_logging(cli: &Cli) {
         EnvFilter::try_from_env("CSP_ONBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(crate::printer::settings().color)
         .with_writer(|| crate::printer::Stderr);
     let _ = match cli.log_format {
         args::LogFormat::Json => builder.json().try_init(),
@@ -61,46 +101,55 @@ fn init_logging(cli: &Cli) {
     };
 }
 
-/// Prints an error the way every command does: `error:` with the message, then `hint:` lines.
-pub fn print_error(error: &Error) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {error}");
-    if let Some(hint) = error.hint() {
-        let _ = writeln!(stderr, "hint: {hint}");
-    }
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Error> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "csp-onboard", &mut script);
+    write_stdout(&script)
 }
 
-fn validate(args: args::ValidateArgs) -> ExitCode {
-    let json = args.format == OutputFormat::Json;
-    match run_validate(&args) {
-        Ok(code) => code,
-        Err(error) => {
-            if json {
-                let doc = serde_json::json!({ "error": error.to_string() });
-                println!("{doc}");
-            }
-            print_error(&error);
-            error.exit_code()
-        }
-    }
+fn man() -> Result<ExitCode, Error> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|source| Error::Write {
+            path: "<stdout>".into(),
+            source,
+        })?;
+    write_stdout(&page)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<ExitCode, Error> {
+    crate::printer::out(&String::from_utf8_lossy(bytes));
+    Ok(ExitCode::Success)
+}
+
+fn validate(args: args::ValidateArgs) -> Result<ExitCode, Error> {
+    run_validate(&args)
 }
 
 fn run_validate(args: &args::ValidateArgs) -> Result<ExitCode, Error> {
     let template = args.sheet.template()?;
     let options = args.sheet.source_options()?;
     let mut report = ValidationReport::default();
-    intake::read_sheet(&args.sheet.path, &options, &template, &mut report)?;
+    let info = intake::read_sheet(&args.sheet.path, &options, &template, &mut report)?;
+    report.warnings.extend(
+        info.encoding_note()
+            .map(crate::validate::Issue::sheet_warning),
+    );
     if let Some(path) = &args.errors_out {
         report.write_errors_csv(path)?;
     }
     let mut stdout = std::io::stdout().lock();
-    let written = match args.format {
+    match args.format {
         OutputFormat::Json => report.write_json(&mut stdout),
         OutputFormat::Text => {
             report.write_text(&mut stdout, &args.sheet.path.display().to_string())
         }
-    };
-    written.map_err(|source| Error::Write {
+    }
+    .and_then(|()| stdout.flush())
+    .map_err(|source| Error::Write {
         path: "<stdout>".into(),
         source,
     })?;
@@ -111,17 +160,9 @@ fn run_validate(args: &args::ValidateArgs) -> Result<ExitCode, Error> {
     })
 }
 
-fn template(args: args::TemplateArgs) -> ExitCode {
-    match crate::starter::write_starter_files(&args.dir, args.force) {
-        Ok(files) => {
-            for file in files {
-                println!("wrote {}", file.display());
-            }
-            ExitCode::Success
-        }
-        Err(error) => {
-            print_error(&error);
-            error.exit_code()
-        }
+fn template(args: args::TemplateArgs) -> Result<ExitCode, Error> {
+    for file in crate::starter::write_starter_files(&args.dir, args.force)? {
+        crate::printer::out(&format!("wrote {}\n", file.display()));
     }
+    Ok(ExitCode::Success)
 }

@@ -165,15 +165,19 @@ impl Dispatcher {
                     .await?;
             }
             Effect::RefreshToken => self.auth.invalidate(token).await,
-            Effect::StopRun(why) => self.stop.stop(Ending::AuthStopped(why)),
+            Effect::StopRun(why) => self.stop.stop(Ending::AuthStopped(why, None)),
             Effect::PermissionRefused(detail) => {
                 let refusals = self.permission_refusals.fetch_add(1, Ordering::Relaxed) + 1;
                 if !self.any_created.load(Ordering::Relaxed)
                     && refusals >= u64::from(self.settings.permission_stop_after)
                 {
-                    self.stop.stop(Ending::AuthStopped(format!(
-                        "every create is refused for lack of permission ({detail})"
-                    )));
+                    self.stop.stop(Ending::AuthStopped(
+                        format!("every create is refused for lack of permission ({detail})"),
+                        Some(
+                            "the account needs the Admin agent role of the indirect provider"
+                                .into(),
+                        ),
+                    ));
                 }
             }
         }

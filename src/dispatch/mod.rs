@@ -319,7 +319,8 @@ impl Dispatcher {
             Ok(token) => Some(token),
             Err(error) => {
                 tracing::error!("{error}");
-                self.stop.stop(Ending::AuthStopped(error.to_string()));
+                self.stop
+                    .stop(Ending::AuthStopped(error.to_string(), error.hint()));
                 None
             }
         }

@@ -189,14 +189,3 @@ impl Dispatcher {
         Ok(Some(found))
     }
 }
-
-impl<T> Lookup<T> {
-    fn map_found<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
-        match self {
-            Lookup::Found(t) => Lookup::Found(f(t)),
-            Lookup::Throttled(d) => Lookup::Throttled(d),
-            Lookup::Unauthorized => Lookup::Unauthorized,
-            Lookup::Failed(m) => Lookup::Failed(m),
-        }
-    }
-}

@@ -19,8 +19,9 @@ pub enum Ending {
     Complete,
     /// Stopped on request (Ctrl-C, SIGTERM).
     Interrupted,
-    /// Authentication or permission failed: the rest was left for a later `resume`.
-    AuthStopped(String),
+    /// Authentication or permission failed: the rest was left for a later `resume`. What went
+    /// wrong, and what to do about it when there is more to say than "fix it and resume".
+    AuthStopped(String, Option<String>),
 }
 
 /// Tells every task to stop taking new work.
@@ -107,7 +108,7 @@ mod tests {
         tokio::task::yield_now().await;
         let started = tokio::time::Instant::now();
         stop.stop(Ending::Interrupted);
-        stop.stop(Ending::AuthStopped("later".into()));
+        stop.stop(Ending::AuthStopped("later".into(), None));
         for sleeper in sleepers {
             assert!(!sleeper.await.unwrap(), "woken before its hour was up");
         }

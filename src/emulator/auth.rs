@@ -149,9 +149,15 @@ fn device_code_grant(
     let auto = shared.config.tokens.auto_approve_device_code;
     let found = {
         let mut inner = shared.lock();
+        let slow_downs = shared.config.tokens.device_code_slow_down_polls;
         match inner.device_codes.get_mut(code) {
             None => None,
             Some(device) if device.expires_at <= now => Some(Err("expired_token")),
+            Some(device) if device.denied => Some(Err("access_denied")),
+            Some(device) if device.polls < slow_downs => {
+                device.polls += 1;
+                Some(Err("slow_down"))
+            }
             Some(device) if device.approved || auto => {
                 let granted = (device.tenant.clone(), device.client_id.clone());
                 inner.device_codes.remove(code);
@@ -162,7 +168,19 @@ fn device_code_grant(
     };
     match found {
         None => oauth_error("invalid_grant", "AADSTS70000: The device code is not valid"),
-        Some(Err(error)) => oauth_error(error, "AADSTS70016: The user has not yet signed in"),
+        Some(Err(error)) => {
+            let description = match error {
+                "expired_token" => {
+                    "AADSTS70020: The provided value for the input parameter 'device_code' is not valid. This device code has expired"
+                }
+                "access_denied" => "AADSTS70000: The user declined the sign-in",
+                "slow_down" => "AADSTS70016: Poll less often",
+                _ => {
+                    "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending. Continue polling"
+                }
+            };
+            oauth_error(error, description)
+        }
         Some(Ok((tenant, client))) => tokens(shared, &tenant, &client, false, shape),
     }
 }
@@ -180,6 +198,8 @@ fn tokens(
         .unwrap_or_default()
         .saturating_add(lifetime)
         .as_secs();
+    let settings = &shared.config.tokens;
+    let app_only = app_only || settings.app_only_tokens;
     let info = TokenInfo {
         tenant: tenant.to_string(),
         client_id: client_id.to_string(),
@@ -187,8 +207,10 @@ fn tokens(
         expires_at: shared.now() + lifetime,
     };
     let mut inner = shared.lock();
-    let access = inner.issue_access_token(info, AUDIENCE, exp);
-    let refresh = (!app_only).then(|| inner.issue_refresh_token(tenant, client_id));
+    let access = inner.issue_access_token(info, AUDIENCE, exp, !settings.without_mfa);
+    // An app registration set up for app-only access still rotates the user's refresh token.
+    let refresh = (!app_only || settings.app_only_tokens)
+        .then(|| inner.issue_refresh_token(tenant, client_id));
     drop(inner);
     let secs = lifetime.as_secs();
     let mut body = match shape {
@@ -218,7 +240,17 @@ pub async fn device_code(
             "AADSTS900144: The request body must contain `client_id`",
         );
     }
-    let expires_in = 900u64;
+    let scope = form.get("scope").map(String::as_str).unwrap_or("");
+    if !scope.contains(AUDIENCE) {
+        return oauth_error(
+            "invalid_scope",
+            &format!(
+                "AADSTS70011: The provided scope `{scope}` is not valid: ask for {AUDIENCE}/user_impersonation"
+            ),
+        );
+    }
+    let expires_in = shared.config.tokens.device_code_lifetime_s;
+    let interval = shared.config.tokens.device_code_interval_s;
     let mut inner = shared.lock();
     let device_code = inner.new_guid();
     let user_code: String = inner.new_guid().replace('-', "")[..9].to_uppercase();
@@ -229,6 +261,8 @@ pub async fn device_code(
             tenant,
             client_id,
             approved: false,
+            denied: false,
+            polls: 0,
             expires_at: shared.now() + Duration::from_secs(expires_in),
         },
     );
@@ -238,7 +272,7 @@ pub async fn device_code(
         "user_code": user_code,
         "verification_uri": "https://microsoft.com/devicelogin",
         "expires_in": expires_in,
-        "interval": 1,
+        "interval": interval,
         "message": format!("To sign in, open https://microsoft.com/devicelogin and enter the code {user_code}."),
     }))
     .into_response()
@@ -250,6 +284,18 @@ pub async fn approve_device_code(
     Path(user_code): Path<String>,
 ) -> StatusCode {
     if shared.approve_device_code(&user_code) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+/// `POST /_emulator/devicecodes/{user_code}/deny`: the user declined.
+pub async fn deny_device_code(
+    State(shared): State<Arc<Shared>>,
+    Path(user_code): Path<String>,
+) -> StatusCode {
+    if shared.deny_device_code(&user_code) {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND

@@ -110,6 +110,9 @@ impl EmulatorArgs {
     }
 }
 
+/// The client id to suggest when the emulator accepts any.
+const DEFAULT_CLIENT: &str = "csp-onboard-emulator";
+
 pub fn run(args: EmulatorArgs) -> ExitCode {
     let config = match args.settings() {
         Ok(config) => config,
@@ -134,6 +137,23 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
     let _ = writeln!(stdout, "partner tenant: {}", emulator.tenant());
     // The emulator's own throwaway token: printing it is the point (the user needs it).
     let _ = writeln!(stdout, "refresh token: {}", emulator.refresh_token());
+    let client = emulator.client_id().unwrap_or(DEFAULT_CLIENT).to_string();
+    let _ = writeln!(stdout, "client id: {client}");
+    let _ = writeln!(stdout, "# to rehearse against it, in another shell:");
+    let _ = writeln!(
+        stdout,
+        "export CSP_ONBOARD_API_URL={url} CSP_ONBOARD_AUTHORITY_URL={url}",
+        url = emulator.url()
+    );
+    let _ = writeln!(
+        stdout,
+        "export CSP_ONBOARD_TENANT_ID={} CSP_ONBOARD_CLIENT_ID={client}",
+        emulator.tenant()
+    );
+    let _ = writeln!(
+        stdout,
+        "csp-onboard login   # device codes are approved at once here, unless --config says otherwise"
+    );
     let _ = stdout.flush();
     drop(stdout);
     eprintln!("Partner Center emulator running; Ctrl-C to stop");

@@ -111,6 +111,17 @@ pub struct TokenSettings {
     pub revoke_rotated_refresh_tokens: bool,
     /// Device-code logins are approved on the first poll.
     pub auto_approve_device_code: bool,
+    /// The polling interval a device code asks for, seconds.
+    pub device_code_interval_s: u64,
+    /// How long a device code lives, seconds.
+    pub device_code_lifetime_s: u64,
+    /// The first this many polls of a device code are told `slow_down`.
+    pub device_code_slow_down_polls: u32,
+    /// Every access token is app-only (`idtyp: app`), as from an app registration set up for
+    /// app-only access: the reseller flow must refuse it.
+    pub app_only_tokens: bool,
+    /// App+User tokens say no multi-factor sign-in (`amr` without `mfa`).
+    pub without_mfa: bool,
     /// Only this client id may get tokens (any when unset).
     pub client_id: Option<String>,
     /// The secret `client_credentials` requires (any non-empty when unset).
@@ -177,6 +188,11 @@ impl Default for TokenSettings {
             refresh_token: None,
             revoke_rotated_refresh_tokens: false,
             auto_approve_device_code: true,
+            device_code_interval_s: 1,
+            device_code_lifetime_s: 900,
+            device_code_slow_down_polls: 0,
+            app_only_tokens: false,
+            without_mfa: false,
             client_id: None,
             client_secret: None,
         }

@@ -38,13 +38,13 @@ use state::Shared;
 pub enum EmulatorError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the emulator cannot listen on 127.0.0.1:{port}: {source}")]
+    #[error("the emulator cannot listen on 127.0.0.1:{port}")]
     Listen {
         port: u16,
         #[source]
         source: std::io::Error,
     },
-    #[error("the emulator cannot start its runtime: {0}")]
+    #[error("the emulator cannot start its runtime")]
     Runtime(#[source] std::io::Error),
 }
 
@@ -122,6 +122,11 @@ impl Emulator {
         &self.shared.config.partner_tenant
     }
 
+    /// The only client id it gives tokens to, if it is that strict.
+    pub fn client_id(&self) -> Option<&str> {
+        self.shared.config.tokens.client_id.as_deref()
+    }
+
     /// A refresh token it accepts (the first one; every exchange issues a new one).
     pub fn refresh_token(&self) -> String {
         self.shared.initial_refresh_token()
@@ -167,6 +172,11 @@ impl Emulator {
     /// Approves a pending device-code login, as the user would in a browser.
     pub fn approve_device_code(&self, user_code: &str) -> bool {
         self.shared.approve_device_code(user_code)
+    }
+
+    /// Declines a pending device-code login, as the user would in a browser.
+    pub fn deny_device_code(&self, user_code: &str) -> bool {
+        self.shared.deny_device_code(user_code)
     }
 }
 

@@ -77,6 +77,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/log", get(inspect_log))
         .route("/_emulator/customers", get(inspect_customers))
         .route(
+            "/_emulator/devicecodes/{user_code}/deny",
+            post(auth::deny_device_code),
+        )
+        .route(
             "/_emulator/devicecodes/{user_code}/approve",
             post(auth::approve_device_code),
         );

@@ -82,6 +82,10 @@ pub struct DeviceCode {
     pub tenant: String,
     pub client_id: String,
     pub approved: bool,
+    /// The user said no.
+    pub denied: bool,
+    /// Polls so far (the first few may be told to slow down).
+    pub polls: u32,
     pub expires_at: Duration,
 }
 
@@ -200,6 +204,15 @@ impl Shared {
 
     /// Marks a pending device-code login approved ("the user signed in"); false if unknown.
     pub fn approve_device_code(&self, user_code: &str) -> bool {
+        self.decide_device_code(user_code, true)
+    }
+
+    /// The user declines the sign-in.
+    pub fn deny_device_code(&self, user_code: &str) -> bool {
+        self.decide_device_code(user_code, false)
+    }
+
+    fn decide_device_code(&self, user_code: &str, approve: bool) -> bool {
         let mut inner = self.lock();
         match inner
             .device_codes
@@ -207,7 +220,8 @@ impl Shared {
             .find(|d| d.user_code == user_code)
         {
             Some(device) => {
-                device.approved = true;
+                device.approved = approve;
+                device.denied = !approve;
                 true
             }
             None => false,
@@ -266,13 +280,24 @@ impl Shared {
 
 impl Inner {
     /// A JWT-shaped token (the signature is random: nothing verifies it). `exp` is Unix time.
-    pub fn issue_access_token(&mut self, info: TokenInfo, audience: &str, exp: u64) -> String {
+    pub fn issue_access_token(
+        &mut self,
+        info: TokenInfo,
+        audience: &str,
+        exp: u64,
+        mfa: bool,
+    ) -> String {
         let claims = if info.app_only {
             json!({"aud": audience, "tid": info.tenant, "appid": info.client_id,
                    "idtyp": "app", "roles": [], "exp": exp})
         } else {
+            let amr = if mfa {
+                json!(["pwd", "mfa"])
+            } else {
+                json!(["pwd"])
+            };
             json!({"aud": audience, "tid": info.tenant, "appid": info.client_id,
-                   "amr": ["pwd", "mfa"], "scp": "user_impersonation",
+                   "amr": amr, "scp": "user_impersonation",
                    "upn": "admin@partner.onmicrosoft.com", "exp": exp})
         };
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"emulator"}"#);

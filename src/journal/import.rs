@@ -274,8 +274,12 @@ impl super::Journal {
         let tx = self.conn.transaction().map_err(sqlite)?;
         let summary = {
             let mut sink = ImportSink::begin(&tx, &path, run_id, retry_failed)?;
-            crate::intake::read_sheet(sheet, options, template, &mut sink)?;
-            sink.summary
+            let info = crate::intake::read_sheet(sheet, options, template, &mut sink)?;
+            let mut summary = sink.summary;
+            summary
+                .warnings
+                .extend(info.encoding_note().map(Issue::sheet_warning));
+            summary
         };
         tx.commit().map_err(sqlite)?;
         Ok(summary)

@@ -85,13 +85,13 @@ pub enum JournalError {
     Missing { path: PathBuf },
     #[error("journal `{}` is in use by {holder}", path.display())]
     Locked { path: PathBuf, holder: String },
-    #[error("journal `{}`: {source}", path.display())]
+    #[error("journal `{}` cannot be used", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("journal `{}`: {source}", path.display())]
+    #[error("journal `{}` cannot be used", path.display())]
     Sqlite {
         path: PathBuf,
         #[source]
@@ -264,6 +264,49 @@ impl Journal {
             )
             .map_err(self.sqlite())?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Acknowledges failed or invalid rows (by their sheet row numbers): they no longer make a run
+    /// exit 1, until their content changes. All or nothing: a row that is neither failed nor
+    /// invalid refuses the whole request. Returns each row with its state.
+    pub fn acknowledge(
+        &self,
+        sheet_rows: &[i64],
+        note: Option<&str>,
+    ) -> Result<Result<Vec<(i64, String)>, String>, JournalError> {
+        let tx = self.conn.unchecked_transaction().map_err(self.sqlite())?;
+        let mut done = Vec::new();
+        for &row in sheet_rows {
+            let found: Vec<(String, String)> = tx
+                .prepare_cached(
+                    "SELECT content_hash, state FROM rows WHERE sheet_row = ?1
+                     ORDER BY import_run DESC, id",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([row], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(self.sqlite())?;
+            let Some((hash, state)) = found.first().cloned() else {
+                return Ok(Err(format!("the journal has no row {row}")));
+            };
+            if state != "failed" && state != "invalid" {
+                return Ok(Err(format!(
+                    "row {row} is `{state}`: only failed or invalid rows can be acknowledged"
+                )));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO acknowledgements
+                     (content_hash, sheet_row, state, acknowledged_at, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![hash, row, state, now(), note],
+            )
+            .map_err(self.sqlite())?;
+            done.push((row, state));
+        }
+        tx.commit().map_err(self.sqlite())?;
+        Ok(Ok(done))
     }
 
     /// Records how run `run_id` ended.

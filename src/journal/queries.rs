@@ -15,6 +15,8 @@ pub struct StatusReport {
     pub credentials_lost: i64,
     pub changed_after_creation: i64,
     pub throttled: i64,
+    /// Failed or invalid rows the distributor has acknowledged (`ack`).
+    pub acknowledged: i64,
     pub by_reseller: BTreeMap<String, ResellerCounts>,
     pub runs: Vec<RunInfo>,
 }
@@ -36,6 +38,8 @@ pub struct RunInfo {
     pub throttled: i64,
     pub created: i64,
     pub failed: i64,
+    /// Creates per minute, first to last (n creates span n - 1 intervals); `None` below two.
+    pub creates_per_min: Option<f64>,
 }
 
 impl StatusReport {
@@ -63,6 +67,7 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
         conn.query_row("SELECT COALESCE(SUM(throttled), 0) FROM runs", [], |r| {
             r.get(0)
         })?;
+    let acknowledged = acknowledged(conn)?;
     let mut by_reseller: BTreeMap<String, ResellerCounts> = BTreeMap::new();
     let mut grouped = conn.prepare(
         "SELECT COALESCE(reseller, 'direct'), state, COUNT(*) FROM rows
@@ -97,14 +102,41 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
                 throttled: r.get(5)?,
                 created: r.get(6)?,
                 failed: r.get(7)?,
+                creates_per_min: None,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let mut runs = runs;
+    let mut paces = conn.prepare(
+        "SELECT run_id, COUNT(*), MIN(started), MAX(started) FROM attempts
+         WHERE kind = 'create' AND http_status = 201 GROUP BY run_id",
+    )?;
+    for pace in paces.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })? {
+        let (run_id, n, first, last) = pace?;
+        let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+        let span = parse(&last)
+            .zip(parse(&first))
+            .map(|(l, f)| (l - f).num_milliseconds() as f64 / 60_000.0);
+        if let (Some(minutes), Some(run)) = (span, runs.iter_mut().find(|r| r.id == run_id))
+            && n > 1
+            && minutes > 0.0
+        {
+            run.creates_per_min = Some(((n - 1) as f64 / minutes * 10.0).round() / 10.0);
+        }
+    }
     Ok(StatusReport {
         rows,
         credentials_lost,
         changed_after_creation,
         throttled,
+        acknowledged,
         by_reseller,
         runs,
     })
@@ -232,6 +264,28 @@ pub fn credential_batch(conn: &Connection, batch_id: i64) -> Result<Vec<u8>, rus
         [batch_id],
         |r| r.get(0),
     )
+}
+
+/// The failed and invalid rows whose content is acknowledged (none in a journal from before `ack`).
+fn acknowledged(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    if !has_table(conn, "acknowledgements")? {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT COUNT(*) FROM rows r JOIN acknowledgements a ON a.content_hash = r.content_hash
+         WHERE r.state IN ('failed', 'invalid')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+pub fn has_table(conn: &Connection, table: &str) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, rusqlite::Error> {

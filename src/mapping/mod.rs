@@ -333,6 +333,19 @@ impl<'r> Draft<'r> {
         self.texts[field.index()]
     }
 
+    /// Every cell of the sheet's row, end to end: for checks that one pass over the row decides.
+    pub fn row_text(&self) -> &'r str {
+        self.cells.cells.as_slice()
+    }
+
+    /// Whether `field`'s value came from the sheet's row (rather than the template).
+    pub fn from_row(&self, field: Field) -> bool {
+        matches!(
+            self.sources[field.index()],
+            Source::Column | Source::Missing | Source::Derived
+        )
+    }
+
     /// The text as the sheet (or template) wrote it, before normalisation — for messages.
     pub fn raw(&self, field: Field) -> &'r str {
         self.binding.pick(field, self.cells).0

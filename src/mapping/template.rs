@@ -47,7 +47,7 @@ pub struct Template {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read template `{}`: {source}", path.display())]
+    #[error("cannot read template `{}`", path.display())]
     Read {
         path: PathBuf,
         #[source]

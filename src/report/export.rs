@@ -52,7 +52,7 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
 /// were lost are listed with an empty password.
 pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Result<usize, Error> {
     TableFormat::of(out)?;
-    let opener = Opener::from_file(identity).map_err(|e| Error::usage(e.to_string(), None))?;
+    let opener = Opener::from_file(identity)?;
     let unreadable =
         |e: rusqlite::Error| Error::usage(format!("cannot read the journal: {e}"), None);
     let rows = queries::credentials(conn).map_err(unreadable)?;

@@ -13,15 +13,21 @@ pub fn write_json(out: &mut impl Write, report: &StatusReport) -> io::Result<()>
     writeln!(out)
 }
 
-/// Rows that need a person: failed, invalid, or still in doubt.
+/// Rows that need a person: failed, invalid, or still in doubt — and not acknowledged.
 fn attention(
     conn: &Connection,
     limit: usize,
 ) -> rusqlite::Result<Vec<(i64, String, String, String)>> {
-    let mut statement = conn.prepare(
+    let acknowledged = if queries::has_table(conn, "acknowledgements")? {
+        "AND content_hash NOT IN (SELECT content_hash FROM acknowledgements)"
+    } else {
+        ""
+    };
+    let mut statement = conn.prepare(&format!(
         "SELECT sheet_row, COALESCE(domain, '(no domain)'), state, COALESCE(last_error_message, '')
-         FROM rows WHERE state IN ('failed', 'invalid', 'in_doubt') ORDER BY sheet_row LIMIT ?1",
-    )?;
+         FROM rows WHERE state IN ('failed', 'invalid', 'in_doubt') {acknowledged}
+         ORDER BY sheet_row LIMIT ?1"
+    ))?;
     statement
         .query_map([limit as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -50,6 +56,13 @@ pub fn write_text(
         };
         writeln!(out, "  {:<11} {n:>8}{note}", state.as_str())?;
     }
+    if report.acknowledged > 0 {
+        writeln!(
+            out,
+            "  {:<11} {:>8}  (failed or invalid rows dealt with: `ack`)",
+            "acknowledged", report.acknowledged
+        )?;
+    }
     if !report.by_reseller.is_empty() {
         writeln!(
             out,
@@ -65,11 +78,9 @@ pub fn write_text(
     }
     writeln!(out, "runs:")?;
     for run in &report.runs {
-        let seconds = duration_s(&run.started, run.finished.as_deref());
-        let per_min = match seconds {
-            Some(s) if s > 0.0 => format!("{:.0}/min", run.created as f64 * 60.0 / s),
-            _ => "-".into(),
-        };
+        let per_min = run
+            .creates_per_min
+            .map_or_else(|| "-".into(), |p| format!("{p:.0}/min"));
         writeln!(
             out,
             "  #{} {} → {}  {}  requests {} · 429s {} · created {} · failed {} · {per_min}",
@@ -91,12 +102,6 @@ pub fn write_text(
         }
     }
     Ok(())
-}
-
-fn duration_s(started: &str, finished: Option<&str>) -> Option<f64> {
-    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
-    let (start, end) = (parse(started)?, parse(finished?)?);
-    Some((end - start).num_milliseconds() as f64 / 1000.0)
 }
 
 pub fn load(conn: &Connection) -> rusqlite::Result<StatusReport> {

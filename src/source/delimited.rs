@@ -1,25 +1,29 @@
 //! Delimited text: CSV, and the text exports Excel writes (semicolon CSV in many locales,
 //! "Unicode text" = UTF-16 LE with a BOM and tabs).
 //!
-//! Detection decides from the first 64 KiB: a BOM names the encoding; without one, bytes that are
-//! valid UTF-8 are read as UTF-8 and anything else as Windows-1252 (what Excel writes on Western
-//! Windows). The delimiter is the candidate that splits the sampled records into the most columns
-//! consistently. The file is then streamed. If a byte past the sample proves the UTF-8 guess wrong,
-//! the file is read again from the start as Windows-1252, skipping the records already visited —
-//! which is only sound if they were plain ASCII (identical in both encodings); otherwise the file
-//! mixes encodings and the user is told which rows disagree.
+//! The encoding is decided from the first 64 KiB by [`super::encoding`] (a BOM, UTF-16's NULs,
+//! valid UTF-8, or a detector's guess that holds up — else the file is refused). A guessed legacy
+//! encoding is checked again on samples from the middle and the end of a large file, so a file
+//! pasted together from two encodings is refused rather than half garbled. The delimiter is the
+//! candidate that splits the sampled records into the most columns consistently. The file is then
+//! streamed; a byte sequence that does not decode stops the read. If a byte past the sample proves
+//! the UTF-8 guess wrong, the encoding is decided again from the bytes where UTF-8 broke, and the
+//! file is read again from the start, skipping the records already visited — which is only sound if
+//! they were plain ASCII (identical in every encoding detected); otherwise the file mixes encodings
+//! and the user is told which rows disagree.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use csv::StringRecord;
-use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
+use super::encoding::{self, Basis, Decided, Undecided};
 use super::lines::LfLines;
 use super::{Header, RawRow, RowVisitor, SourceError, SourceInfo, SourceOptions};
 
@@ -40,27 +44,43 @@ pub fn read<V: RowVisitor>(
         path: path.to_path_buf(),
         source,
     };
-    let sample = read_sample(path).map_err(io_error)?;
-    let mut encoding = match options.encoding {
-        Some(forced) => Detected {
-            encoding: forced,
-            guessed: false,
+    let unsure = |undecided: Undecided| SourceError::UnsureEncoding {
+        path: path.to_path_buf(),
+        candidates: undecided.candidates.iter().map(|e| e.name()).collect(),
+        why: undecided.why,
+    };
+    let sample = read_at(path, 0, SAMPLE_BYTES).map_err(io_error)?;
+    let mut decided = match options.encoding {
+        Some(named) => Decided {
+            encoding: named,
+            basis: Basis::Named,
         },
-        None => detect_encoding(&sample),
+        None => {
+            let whole = sample.len() < SAMPLE_BYTES;
+            let decided = encoding::decide(&sample, whole).map_err(unsure)?;
+            if decided.basis == Basis::Detected {
+                confirm_throughout(path, decided.encoding).map_err(|e| match e {
+                    Confirm::Io(e) => io_error(e),
+                    Confirm::Unsure(u) => unsure(u),
+                })?;
+            }
+            decided
+        }
     };
     let delimiter = options
         .delimiter
-        .unwrap_or_else(|| detect_delimiter(&decode_sample(&sample, encoding.encoding)));
+        .unwrap_or_else(|| detect_delimiter(&decode_sample(&sample, decided.encoding)));
 
     let mut skip = 0;
     loop {
-        let outcome = read_records(path, encoding.encoding, delimiter, skip, visitor)?;
+        let outcome = read_records(path, decided.encoding, delimiter, skip, visitor)?;
         match outcome {
             Outcome::Done => {
                 return Ok(SourceInfo {
                     format: "delimited text",
                     sheet: None,
-                    encoding: Some(encoding.encoding.name()),
+                    encoding: Some(decided.encoding.name()),
+                    encoding_basis: Some(decided.basis),
                     delimiter: Some(delimiter as char),
                 });
             }
@@ -69,11 +89,11 @@ pub fn read<V: RowVisitor>(
                 row,
                 first_non_ascii_row,
             } => {
-                if !encoding.guessed {
-                    return Err(SourceError::Malformed {
+                if decided.basis != Basis::ValidUtf8 {
+                    return Err(SourceError::NotDecodable {
                         path: path.to_path_buf(),
                         row,
-                        message: "this row is not valid UTF-8".into(),
+                        encoding: "UTF-8",
                     }
                     .into());
                 }
@@ -85,9 +105,18 @@ pub fn read<V: RowVisitor>(
                     }
                     .into());
                 }
-                encoding = Detected {
-                    encoding: WINDOWS_1252,
-                    guessed: false,
+                // Everything so far was ASCII: decide from the bytes where UTF-8 broke.
+                let at = first_invalid_utf8(path).map_err(io_error)?.unwrap_or(0);
+                let from = at.saturating_sub(4096);
+                let mut window = read_at(path, from, SAMPLE_BYTES).map_err(io_error)?;
+                if from > 0
+                    && let Some(line_start) = window.iter().position(|b| *b == b'\n')
+                {
+                    window.drain(..=line_start);
+                }
+                decided = Decided {
+                    encoding: encoding::detect(&window).map_err(unsure)?,
+                    basis: Basis::Detected,
                 };
                 skip = records;
             }
@@ -95,41 +124,81 @@ pub fn read<V: RowVisitor>(
     }
 }
 
-struct Detected {
-    encoding: &'static Encoding,
-    /// UTF-8 chosen only because the sample was valid UTF-8: a later byte may overturn it.
-    guessed: bool,
+enum Confirm {
+    Io(io::Error),
+    Unsure(Undecided),
 }
 
-fn read_sample(path: &Path) -> io::Result<Vec<u8>> {
-    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
-    File::open(path)?
-        .take(SAMPLE_BYTES as u64)
-        .read_to_end(&mut sample)?;
-    Ok(sample)
-}
-
-fn detect_encoding(sample: &[u8]) -> Detected {
-    if let Some((encoding, _)) = Encoding::for_bom(sample) {
-        return Detected {
-            encoding,
-            guessed: false,
-        };
+/// A guess made from the start of a large file must hold in its middle and at its end too.
+fn confirm_throughout(path: &Path, guessed: &'static Encoding) -> Result<(), Confirm> {
+    let length = std::fs::metadata(path).map_err(Confirm::Io)?.len();
+    if length <= 3 * SAMPLE_BYTES as u64 {
+        return Ok(());
     }
-    let valid_utf8 = match std::str::from_utf8(sample) {
-        Ok(_) => true,
-        // A multi-byte character cut by the end of the sample is not evidence against UTF-8.
-        Err(e) => e.error_len().is_none() && sample.len() == SAMPLE_BYTES,
-    };
-    if valid_utf8 {
-        Detected {
-            encoding: UTF_8,
-            guessed: true,
+    for from in [length / 2, length - SAMPLE_BYTES as u64] {
+        let mut window = read_at(path, from, SAMPLE_BYTES).map_err(Confirm::Io)?;
+        // Start at a line: the window may begin inside a character.
+        if let Some(line_start) = window.iter().position(|b| *b == b'\n') {
+            window.drain(..=line_start);
         }
-    } else {
-        Detected {
-            encoding: WINDOWS_1252,
-            guessed: false,
+        if window.is_ascii() {
+            continue;
+        }
+        match encoding::detect(&window) {
+            Ok(found) if found == guessed => {}
+            Ok(found) => {
+                return Err(Confirm::Unsure(Undecided {
+                    candidates: vec![guessed, found],
+                    why: format!(
+                        "its start reads as {}, but byte {from} on reads as {}",
+                        guessed.name(),
+                        found.name()
+                    ),
+                }));
+            }
+            Err(mut undecided) => {
+                undecided.candidates.insert(0, guessed);
+                undecided.candidates.dedup();
+                return Err(Confirm::Unsure(undecided));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Up to `len` bytes of `path` from byte `from`.
+fn read_at(path: &Path, from: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    file.seek(io::SeekFrom::Start(from))?;
+    let mut bytes = Vec::with_capacity(len);
+    file.take(len as u64).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Where the first byte that is not UTF-8 is, if any.
+fn first_invalid_utf8(path: &Path) -> io::Result<Option<u64>> {
+    let mut file = File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let (mut offset, mut carried) = (0u64, 0usize);
+    loop {
+        let n = file.read(&mut buffer[carried..])?;
+        let filled = carried + n;
+        match std::str::from_utf8(&buffer[..filled]) {
+            Ok(_) if n == 0 => return Ok(None),
+            Ok(_) => {
+                offset += filled as u64;
+                carried = 0;
+            }
+            Err(e) if e.error_len().is_some() || n == 0 => {
+                return Ok(Some(offset + e.valid_up_to() as u64));
+            }
+            Err(e) => {
+                // A character cut by the end of the buffer: carry it into the next read.
+                let valid = e.valid_up_to();
+                buffer.copy_within(valid..filled, 0);
+                offset += valid as u64;
+                carried = filled - valid;
+            }
         }
     }
 }
@@ -237,6 +306,7 @@ fn read_records<V: RowVisitor>(
         delimiter,
         skip,
         check_ascii: encoding == UTF_8,
+        decoded_from: (encoding != UTF_8).then(|| encoding.name()),
     };
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(4);
@@ -287,8 +357,11 @@ struct Parser<'a> {
     path: &'a Path,
     delimiter: u8,
     skip: u64,
-    /// Track the first non-ASCII row, to know whether a restart as Windows-1252 is sound.
+    /// Track the first non-ASCII row, to know whether a restart in another encoding is sound.
     check_ascii: bool,
+    /// The encoding the stream is decoded from, when it is not UTF-8: a byte sequence it cannot
+    /// decode comes out as U+FFFD, which must stop the read rather than reach a customer's name.
+    decoded_from: Option<&'static str>,
 }
 
 impl Parser<'_> {
@@ -353,6 +426,16 @@ impl Parser<'_> {
             let number = numbering.number(reader.position().line(), &raw);
             if self.check_ascii && first_non_ascii_row.is_none() && !raw.as_slice().is_ascii() {
                 first_non_ascii_row = Some(number);
+            }
+            if let Some(encoding) = self.decoded_from
+                && memchr::memmem::find(raw.as_slice().as_bytes(), "\u{FFFD}".as_bytes()).is_some()
+            {
+                let _ = full.send(Batch { rows, len });
+                return Err(SourceError::NotDecodable {
+                    path: self.path.to_path_buf(),
+                    row: number,
+                    encoding,
+                });
             }
             if records <= self.skip || raw.iter().all(|f| f.trim().is_empty()) {
                 continue;

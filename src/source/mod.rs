@@ -23,6 +23,7 @@
 
 mod cell_text;
 mod delimited;
+pub mod encoding;
 mod guard;
 mod isolated;
 mod lines;
@@ -154,12 +155,34 @@ pub struct SourceInfo {
     pub format: &'static str,
     pub sheet: Option<String>,
     pub encoding: Option<&'static str>,
+    /// How the encoding was decided (delimited text only).
+    pub encoding_basis: Option<encoding::Basis>,
     pub delimiter: Option<char>,
+}
+
+impl SourceInfo {
+    /// What a person should know about how the text was read: said whenever it was not UTF-8, so
+    /// that names that look wrong can be traced to it.
+    pub fn encoding_note(&self) -> Option<String> {
+        let (name, basis) = (self.encoding?, self.encoding_basis?);
+        if name == "UTF-8" {
+            return None;
+        }
+        let how = match basis {
+            encoding::Basis::Named => "as `--encoding` says",
+            encoding::Basis::Bom => "its byte order mark says so",
+            encoding::Basis::Nuls => "detected from its bytes: UTF-16 without a byte order mark",
+            encoding::Basis::Detected | encoding::Basis::ValidUtf8 => "detected from its bytes",
+        };
+        Some(format!(
+            "the file was read as {name} ({how}); if names look wrong, say the encoding with `--encoding`"
+        ))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -170,6 +193,19 @@ pub enum SourceError {
         path.display()
     )]
     UnknownFormat { path: PathBuf },
+    #[error("cannot tell the text encoding of `{}`: {why}", path.display())]
+    UnsureEncoding {
+        path: PathBuf,
+        /// Likeliest first.
+        candidates: Vec<&'static str>,
+        why: String,
+    },
+    #[error("`{}`, row {row}: not valid {encoding} (a byte sequence that cannot be decoded): the file mixes encodings or is damaged", path.display())]
+    NotDecodable {
+        path: PathBuf,
+        row: u64,
+        encoding: &'static str,
+    },
     #[error("`{}` is {kind}: csp-onboard reads only files", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
     #[error("`{}`, row {row}: the row is over {} MiB long", path.display(), limit >> 20)]
@@ -235,6 +271,20 @@ impl SourceError {
             SourceError::UnknownFormat { .. } => {
                 Some("save the sheet as CSV (UTF-8) or as an Excel workbook".into())
             }
+            SourceError::UnsureEncoding { candidates, .. } => {
+                let named = candidates
+                    .iter()
+                    .map(|c| format!("`--encoding {}`", c.to_ascii_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                Some(format!(
+                    "name it with {named}, or save the sheet as UTF-8 (Excel: \"CSV UTF-8\")"
+                ))
+            }
+            SourceError::NotDecodable { .. } => Some(
+                "save the sheet again as UTF-8 (Excel: \"CSV UTF-8\"), or name its encoding with `--encoding`"
+                    .into(),
+            ),
             SourceError::NotAFile { .. } => Some(
                 "save the sheet to a file first: csp-onboard reads it more than once".into(),
             ),

@@ -296,6 +296,7 @@ impl<'a, V: RowVisitor> Picker<'a, V> {
                 format: self.format,
                 sheet: Some(sheet),
                 encoding: None,
+                encoding_basis: None,
                 delimiter: None,
             }),
             None if self.target.is_some() => Err(SourceError::NoHeader {

@@ -28,6 +28,17 @@ pub struct Issue {
 }
 
 impl Issue {
+    /// A warning about the sheet as a whole.
+    pub fn sheet_warning(message: String) -> Issue {
+        Issue {
+            row: None,
+            column: None,
+            field: None,
+            value: None,
+            message,
+        }
+    }
+
     /// A warning about a column of the sheet (one that maps to nothing, or that a constant
     /// overrides).
     pub fn column_warning(note: &crate::mapping::ColumnNote) -> Issue {

@@ -1086,6 +1086,18 @@ impl EmulatorProcess {
         let base = line("");
         let tenant = line("partner tenant: ");
         let refresh_token = line("refresh token: ");
+        // Then what to copy to rehearse against it.
+        let client = line("client id: ");
+        assert_eq!(line("# "), "to rehearse against it, in another shell:");
+        assert_eq!(
+            line("export "),
+            format!("CSP_ONBOARD_API_URL={base} CSP_ONBOARD_AUTHORITY_URL={base}")
+        );
+        assert_eq!(
+            line("export "),
+            format!("CSP_ONBOARD_TENANT_ID={tenant} CSP_ONBOARD_CLIENT_ID={client}")
+        );
+        assert!(line("csp-onboard login").contains("approved at once"));
         let pc = Pc {
             http: reqwest::Client::new(),
             base,

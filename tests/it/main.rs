@@ -3,11 +3,19 @@
 
 mod support;
 
+mod doctor;
 mod emulator;
+mod encodings;
+mod exports;
+mod hostile;
+mod nightly;
 mod onboarding;
+mod output;
 mod rate;
 mod reading;
 mod resilience;
+mod sign_in;
+mod stopping;
 mod validate_command;
 mod validation;
 mod workbooks;

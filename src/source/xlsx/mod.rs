@@ -97,6 +97,7 @@ pub fn read<V: RowVisitor>(
         format: "xlsx",
         sheet: Some(sheet),
         encoding: None,
+        encoding_basis: None,
         delimiter: None,
     })
 }

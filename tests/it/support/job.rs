@@ -139,6 +139,7 @@ impl Job {
             .env("CSP_ONBOARD_RECIPIENT", &self.recipient)
             .env("CSP_ONBOARD_TOKEN_CACHE", self.ws.path("tokens.json"))
             .env("XDG_CONFIG_HOME", self.ws.path("xdg"))
+            .env("XDG_STATE_HOME", self.ws.path("state"))
             .env("CSP_ONBOARD_LOG", "debug")
             .env_remove("CSP_ONBOARD_CLIENT_SECRET")
             .stdin(std::process::Stdio::null());
@@ -260,6 +261,15 @@ impl Job {
             seen.get_mut(&domain).unwrap().1.push(attempt);
         }
         seen
+    }
+
+    /// The customer the emulator created for `domain` (the full name), with what it issued.
+    pub fn issued(&self, domain: &str) -> csp_onboard::emulator::CustomerRecord {
+        self.emulator
+            .customers()
+            .into_iter()
+            .find(|c| c.domain == domain)
+            .unwrap_or_else(|| panic!("the emulator never created {domain}"))
     }
 
     /// POSTs to /v1/customers the emulator saw, whatever their outcome.
