@@ -528,7 +528,10 @@ impl RowNumbering {
                 memchr::memchr_iter(b'\n', record.as_slice().as_bytes()).count() as u64;
         }
         self.last_line = line_after;
-        self.last_number = line_after - 1 - self.embedded;
+        // Every record is a row of its own. (A quote never closed runs to the end of the stream,
+        // whose last line break then sits inside the cell: counted as embedded, it would number
+        // the record one row too low — row 0 for a first record.)
+        self.last_number = (line_after - 1 - self.embedded).max(self.last_number + 1);
         self.last_number
     }
 

@@ -318,3 +318,15 @@ fn xls_and_ods_workbooks_read_like_xlsx() {
         assert_eq!(sheet.cell(4, "city"), "Redmond", "{name}");
     }
 }
+
+#[test]
+fn a_quote_never_closed_still_numbers_its_record_as_a_row() {
+    // Found by fuzzing: `"`, a line break, `3` — the quote runs to the end of the file, whose
+    // last line break falls inside the cell. The header was numbered row 0.
+    let ws = Workspace::new();
+    let path = ws.write("unclosed.csv", "\"\n3");
+
+    let sheet = read_sheet(&path, &options()).unwrap();
+
+    assert_eq!(sheet.header.number, 1);
+}
