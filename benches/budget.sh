@@ -25,19 +25,4 @@ wait "$first" "$second"
 tail -n1 nightly.out operator.out
 
 curl -s "$BASE/_emulator/log" > log.json
-python3 - log.json "$rows" <<'PY'
-import json, sys
-log = [e for e in json.load(open(sys.argv[1])) if e["path"].startswith("/v1/customers")]
-rows = int(sys.argv[2])
-times = sorted(e["t"] for e in log)
-creates = sorted(e["t"] for e in log if e["status"] == 201)
-throttled = sum(1 for e in log if e["status"] == 429)
-busiest, j = 0, 0
-for i, t in enumerate(times):
-    while j < len(times) and times[j] < t + 60: j += 1
-    busiest = max(busiest, j - i)
-span = creates[-1] - creates[0]
-rate = (len(creates) - 1) / span * 60
-print(f"two runs on one tenant: {len(creates)}/{2 * rows} created in {span:.1f} s: {rate:.1f} creates/min = {rate/5:.2f}% of 500/min (target >= 90%)")
-print(f"429s: {throttled} (target 0); most requests in any 60 s window: {busiest} (target <= 500)")
-PY
+rate_report log.json $((2 * rows)) "two runs on one tenant" 90

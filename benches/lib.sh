@@ -99,3 +99,25 @@ creates = sorted(e["t"] for e in log if e["path"] == "/v1/customers" and e["stat
 print(round((len(creates) - 1) / (creates[-1] - creates[0])))
 PY
 }
+
+# rate_report LOG EXPECTED LABEL TARGET_PERCENT: what the emulator's log (LOG, from
+# /_emulator/log) says of the rate promises at 500/min — creates admitted first to last, 429s, the
+# busiest 60 s window of requests to /v1/customers.
+rate_report() {
+    python3 - "$1" "$2" "$3" "$4" <<'PY'
+import json, sys
+log = [e for e in json.load(open(sys.argv[1])) if e["path"].startswith("/v1/customers")]
+expected, label, target = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+times = sorted(e["t"] for e in log)
+creates = sorted(e["t"] for e in log if e["status"] == 201)
+throttled = sum(1 for e in log if e["status"] == 429)
+busiest, j = 0, 0
+for i, t in enumerate(times):
+    while j < len(times) and times[j] < t + 60: j += 1
+    busiest = max(busiest, j - i)
+span = creates[-1] - creates[0]
+rate = (len(creates) - 1) / span * 60
+print(f"{label}: {len(creates)}/{expected} created in {span:.1f} s: {rate:.1f} creates/min = {rate/5:.2f}% of 500/min (target >= {target}%)")
+print(f"429s: {throttled} (target 0); most requests in any 60 s window: {busiest} (target <= 500)")
+PY
+}

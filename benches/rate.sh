@@ -19,19 +19,4 @@ cd "$work"
 "$BIN" run sheet.csv --journal job.sqlite --no-progress | tail -1
 
 curl -s "$BASE/_emulator/log" > log.json
-python3 - log.json "$rows" "$latency" <<'PY'
-import json, sys
-log = [e for e in json.load(open(sys.argv[1])) if e["path"].startswith("/v1/customers")]
-rows = int(sys.argv[2])
-times = sorted(e["t"] for e in log)
-creates = sorted(e["t"] for e in log if e["status"] == 201)
-throttled = sum(1 for e in log if e["status"] == 429)
-busiest, j = 0, 0
-for i, t in enumerate(times):
-    while j < len(times) and times[j] < t + 60: j += 1
-    busiest = max(busiest, j - i)
-span = creates[-1] - creates[0]
-rate = (len(creates) - 1) / span * 60
-print(f"latency {int(sys.argv[3]) / 1000:g} s ± 50%: {len(creates)}/{rows} created in {span:.1f} s: {rate:.1f} creates/min = {rate/5:.2f}% of 500/min (target >= 99%)")
-print(f"429s: {throttled} (target 0); most requests in any 60 s window: {busiest} (target <= 500)")
-PY
+rate_report log.json "$rows" "latency $(python3 -c "print(f'{$latency / 1000:g}')") s ± 50%" 99

@@ -305,39 +305,24 @@ impl PartnerCenter {
         let filter =
             serde_json::json!({"Field": "Domain", "Value": domain, "Operator": "starts_with"})
                 .to_string();
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                self.customers_url.clone(),
-                token,
+        let found = self
+            .read::<Collection<Customer>>(
+                "/v1/customers",
+                &[("size", "10"), ("filter", filter.as_str())],
                 request_id,
+                token,
             )
-            .query(&[("size", "10"), ("filter", filter.as_str())])
-            .send()
             .await;
-        let response = match response {
-            Ok(response) => response,
-            Err(error) => return Lookup::Failed(describe(&error)),
-        };
-        let status = response.status();
-        match status {
-            StatusCode::UNAUTHORIZED => return Lookup::Unauthorized,
-            StatusCode::TOO_MANY_REQUESTS => {
-                return Lookup::Throttled(
-                    retry_after(&response).unwrap_or(Duration::from_secs(60)),
-                );
-            }
-            s if !s.is_success() => return Lookup::Failed(format!("customer lookup: HTTP {s}")),
-            _ => {}
-        }
-        match response.json::<Collection<Customer>>().await {
-            Ok(list) => Lookup::Found(list.items.into_iter().find(|c| {
-                c.company_profile
-                    .as_ref()
-                    .and_then(|p| p.domain.as_deref())
-                    .is_some_and(|d| d.eq_ignore_ascii_case(domain))
-            })),
-            Err(error) => Lookup::Failed(format!("customer lookup: {}", describe(&error))),
+        match found {
+            Lookup::Failed(message) => Lookup::Failed(format!("customer lookup: {message}")),
+            found => found.map_found(|list| {
+                list.items.into_iter().find(|c| {
+                    c.company_profile
+                        .as_ref()
+                        .and_then(|p| p.domain.as_deref())
+                        .is_some_and(|d| d.eq_ignore_ascii_case(domain))
+                })
+            }),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{AuthError, AuthSettings, TokenError, TokenResponse};
+use super::{AuthError, AuthSettings, TokenError, TokenResponse, post_form};
 
 /// A code to enter, and what is needed to poll for its outcome.
 pub struct DeviceCode {
@@ -48,20 +48,11 @@ pub async fn begin(
         ("client_id", settings.client_id.as_str()),
         ("scope", settings.scope),
     ];
-    let response = http
-        .post(&url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| AuthError::unreachable(&url, e))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| AuthError::unreachable(&url, e))?;
+    let (status, body) = post_form(http, &url, &form).await?;
     if !status.is_success() {
-        let error: TokenError = serde_json::from_slice(&body).unwrap_or_default();
-        return Err(AuthError::LoginFailed(error.describe(status)));
+        return Err(AuthError::LoginFailed(
+            TokenError::of(&body).describe(status),
+        ));
     }
     let code: DeviceCodeResponse = serde_json::from_slice(&body).map_err(|e| {
         AuthError::LoginFailed(format!("the device-code answer is unreadable: {e}"))
@@ -103,23 +94,13 @@ pub async fn wait(
         if let Some(secret) = &settings.client_secret {
             form.push(("client_secret", secret.expose_secret().to_string()));
         }
-        let response = http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| AuthError::unreachable(&url, e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AuthError::unreachable(&url, e))?;
+        let (status, body) = post_form(http, &url, &form).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 AuthError::LoginFailed(format!("the token answer is unreadable: {e}"))
             });
         }
-        let error: TokenError = serde_json::from_slice(&body).unwrap_or_default();
+        let error = TokenError::of(&body);
         match error.error.as_str() {
             "authorization_pending" => {}
             "slow_down" => interval += Duration::from_secs(5),

@@ -154,6 +154,11 @@ struct TokenError {
 }
 
 impl TokenError {
+    /// The error of a token endpoint's answer (empty when it is not one).
+    fn of(body: &[u8]) -> TokenError {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
     fn describe(&self, status: reqwest::StatusCode) -> String {
         match (self.error.is_empty(), self.error_description.is_empty()) {
             (true, true) => format!("HTTP {status}"),
@@ -283,19 +288,9 @@ pub async fn redeem(
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose_secret().to_string()));
     }
-    let response = http
-        .post(&url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| AuthError::unreachable(&url, e))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| AuthError::unreachable(&url, e))?;
+    let (status, body) = post_form(http, &url, &form).await?;
     if !status.is_success() {
-        let error: TokenError = serde_json::from_slice(&body).unwrap_or_default();
+        let error = TokenError::of(&body);
         if status.is_client_error() {
             return Err(AuthError::Refused(error.describe(status)));
         }
@@ -316,6 +311,26 @@ pub async fn redeem(
         })?;
     check_app_user(&token.access_token)?;
     Ok(token)
+}
+
+/// Posts a form to the authority: the status and the body, or why nothing came back.
+async fn post_form<T: serde::Serialize + ?Sized>(
+    http: &reqwest::Client,
+    url: &str,
+    form: &T,
+) -> Result<(reqwest::StatusCode, Vec<u8>), AuthError> {
+    let response = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| AuthError::unreachable(url, e))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| AuthError::unreachable(url, e))?;
+    Ok((status, body.to_vec()))
 }
 
 /// Refuses an app-only access token.

@@ -283,11 +283,7 @@ pub async fn approve_device_code(
     State(shared): State<Arc<Shared>>,
     Path(user_code): Path<String>,
 ) -> StatusCode {
-    if shared.approve_device_code(&user_code) {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
+    found(shared.approve_device_code(&user_code))
 }
 
 /// `POST /_emulator/devicecodes/{user_code}/deny`: the user declined.
@@ -295,7 +291,11 @@ pub async fn deny_device_code(
     State(shared): State<Arc<Shared>>,
     Path(user_code): Path<String>,
 ) -> StatusCode {
-    if shared.deny_device_code(&user_code) {
+    found(shared.deny_device_code(&user_code))
+}
+
+fn found(known: bool) -> StatusCode {
+    if known {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND
