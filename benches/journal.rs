@@ -19,8 +19,11 @@ fn main() {
     let sheet = common::csv_sheet(&common::data_dir(), rows);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.journal.sqlite");
-    let template = Template::builtin();
-    let options = SourceOptions::default();
+    let input = csp_onboard::job::SheetInput {
+        path: sheet.clone(),
+        options: SourceOptions::default(),
+        template: Template::builtin(),
+    };
 
     for pass in ["first import", "re-import (nothing changed)"] {
         let started = Instant::now();
@@ -28,9 +31,7 @@ fn main() {
         let run_id = journal
             .begin_run("run", None, None, None, &serde_json::Value::Null)
             .unwrap();
-        let summary = journal
-            .import(&sheet, &options, &template, run_id, false)
-            .unwrap();
+        let summary = csp_onboard::job::import(&mut journal, &input, run_id, false).unwrap();
         drop(journal);
         let elapsed = started.elapsed().as_secs_f64();
         println!(

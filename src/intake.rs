@@ -1,23 +1,24 @@
 //! The first half of the pipeline, wired: sheet → raw rows → drafts → judged rows.
 //!
 //! `intake` owns no rules of its own; it binds the template to the header the source found, maps
-//! each row and has it validated, then hands the row and its issues to a sink — the `validate`
-//! report today, the journal import tomorrow. Data flows one way: a sink never reaches back.
+//! each row and has it validated, then hands the judged row to a sink — the `validate` report, the
+//! journal's import (through `job`), or pre-flight's collection. Data flows one way: a sink never
+//! reaches back.
 
 use std::path::Path;
 
 use crate::error::Error;
-use crate::mapping::{Binding, Draft, Scratch, Template};
+use crate::mapping::{Binding, Scratch, Template};
 use crate::source::{self, Header, RawRow, RowVisitor, SourceInfo, SourceOptions};
-use crate::validate::{Issue, Validator};
+use crate::validate::{Judged, Validator};
 
 /// Receives the outcome of the intake, row by row.
 pub trait IntakeSink {
     /// Called once the header is bound, before any row.
     fn bound(&mut self, binding: &Binding<'_>, header: &Header) -> Result<(), Error>;
 
-    /// Called for every non-empty row below the header; `issues` is empty for a valid row.
-    fn row(&mut self, raw: &RawRow, draft: &Draft<'_>, issues: Vec<Issue>) -> Result<(), Error>;
+    /// Called for every non-empty row below the header; its issues are empty for a valid row.
+    fn row(&mut self, row: Judged<'_, '_>) -> Result<(), Error>;
 }
 
 /// Reads `path` through `template`, validating every row, and feeds `sink`.
@@ -72,6 +73,9 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
         };
         let draft = binding.draft(raw, &mut self.scratch);
         let issues = self.validator.check(&draft, binding);
-        self.sink.row(raw, &draft, issues)
+        self.sink.row(Judged {
+            draft: &draft,
+            issues,
+        })
     }
 }

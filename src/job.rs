@@ -15,14 +15,16 @@ use crate::auth::{AuthSettings, TokenCache, TokenProvider};
 use crate::credentials::Sealer;
 use crate::dispatch::{DispatchSettings, Dispatcher, Ending, InFlight, Pacer, StopSignal};
 use crate::error::{Error, ExitCode};
-use crate::journal::import::{ImportSummary, file_hash};
+use crate::intake::{self, IntakeSink};
+use crate::journal::import::{Import, ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
 use crate::journal::{Access, Journal, ops, queries};
-use crate::mapping::Template;
+use crate::mapping::{Binding, Template};
 use crate::partner_center::{Cloud, PartnerCenter};
 use crate::printer;
 use crate::rate::RateSetting;
-use crate::source::SourceOptions;
+use crate::source::{Header, SourceOptions};
+use crate::validate::{Issue, Judged};
 
 /// Where Partner Center is and who we are there.
 #[derive(Clone)]
@@ -357,21 +359,35 @@ fn begin(journal: &Journal, settings: &JobSettings) -> Result<i64, Error> {
     )?)
 }
 
+/// intake → journal: the sheet's judged rows go into one import transaction for run `run_id`.
+pub fn import(
+    journal: &mut Journal,
+    sheet: &SheetInput,
+    run_id: i64,
+    retry_failed: bool,
+) -> Result<ImportSummary, Error> {
+    let mut import = journal.begin_import(run_id, retry_failed)?;
+    let info = intake::read_sheet(
+        &sheet.path,
+        &sheet.options,
+        &sheet.template,
+        &mut IntoJournal(&mut import),
+    )?;
+    if let Some(note) = info.encoding_note() {
+        import.warn(Issue::sheet_warning(note));
+    }
+    Ok(import.commit()?)
+}
+
 fn import_sheet(
     journal: &mut Journal,
     sheet: &SheetInput,
     run_id: i64,
     retry_failed: bool,
 ) -> Result<ImportSummary, Error> {
-    let summary = journal.import(
-        &sheet.path,
-        &sheet.options,
-        &sheet.template,
-        run_id,
-        retry_failed,
-    )?;
+    let summary = import(journal, sheet, run_id, retry_failed)?;
     for warning in &summary.warnings {
-        printer::warning(&crate::report::validation::describe(warning));
+        printer::warning(&warning.to_string());
     }
     printer::note(&format!(
         "imported {} row(s) from {}: {} new, {} re-queued, {} already created{}, {} invalid",
@@ -391,6 +407,22 @@ fn import_sheet(
         summary.invalid,
     ));
     Ok(summary)
+}
+
+/// The journal's import as intake's sink.
+struct IntoJournal<'a, 'j>(&'a mut Import<'j>);
+
+impl IntakeSink for IntoJournal<'_, '_> {
+    fn bound(&mut self, binding: &Binding<'_>, _header: &Header) -> Result<(), Error> {
+        for note in binding.notes() {
+            self.0.warn(Issue::column_warning(note));
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, row: Judged<'_, '_>) -> Result<(), Error> {
+        Ok(self.0.add(&row)?)
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {

@@ -6,9 +6,7 @@
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::mapping::{Draft, Field};
-
-/// The body of `POST /v1/customers`, built from a validated draft.
+/// The body of `POST /v1/customers` (validation builds it from a row it accepted).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerRequest {
@@ -53,40 +51,6 @@ pub struct Address {
     pub country: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
-}
-
-impl CustomerRequest {
-    /// The request for a draft that validation accepted. (`region` is never sent: for US addresses
-    /// Partner Center rejects it with 27002.)
-    pub fn from_draft(draft: &Draft<'_>) -> CustomerRequest {
-        let text = |f: Field| draft.text(f).to_string();
-        let optional = |f: Field| Some(draft.text(f).to_string()).filter(|s| !s.is_empty());
-        CustomerRequest {
-            company_profile: CompanyProfile {
-                domain: text(Field::Domain),
-                organization_registration_number: optional(Field::OrganizationRegistrationNumber),
-            },
-            billing_profile: BillingProfile {
-                email: text(Field::Email),
-                culture: text(Field::Culture),
-                language: text(Field::Language),
-                company_name: text(Field::CompanyName),
-                default_address: Address {
-                    first_name: text(Field::FirstName),
-                    last_name: text(Field::LastName),
-                    address_line1: text(Field::AddressLine1),
-                    address_line2: optional(Field::AddressLine2),
-                    address_line3: optional(Field::AddressLine3),
-                    city: text(Field::City),
-                    state: optional(Field::State),
-                    postal_code: text(Field::PostalCode),
-                    country: text(Field::Country),
-                    phone_number: optional(Field::PhoneNumber),
-                },
-            },
-            associated_partner_id: optional(Field::AssociatedPartnerId),
-        }
-    }
 }
 
 /// A Customer as Partner Center returns it (only what csp-onboard uses).

@@ -18,12 +18,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::{JournalError, RowState};
-use crate::error::Error;
-use crate::intake::IntakeSink;
-use crate::mapping::{Binding, Draft, Field};
-use crate::model::CustomerRequest;
-use crate::source::{Header, RawRow};
-use crate::validate::Issue;
+use crate::validate::{Issue, Judgement};
 
 /// What an import did, for the user.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -38,27 +33,30 @@ pub struct ImportSummary {
     pub warnings: Vec<Issue>,
 }
 
-pub struct ImportSink<'t> {
-    tx: &'t Transaction<'t>,
+/// An import under way: one transaction, committed by [`Import::commit`] (dropped, nothing
+/// changes). Rows come in as validation judged them; the journal reads nothing else of them.
+pub struct Import<'j> {
+    tx: Transaction<'j>,
     journal: std::path::PathBuf,
     run_id: i64,
     retry_failed: bool,
     now: String,
-    pub summary: ImportSummary,
+    summary: ImportSummary,
 }
 
-impl<'t> ImportSink<'t> {
-    /// Starts an import: forgets the domain-less invalid rows of earlier imports.
-    pub fn begin(
-        tx: &'t Transaction<'t>,
-        journal: &std::path::Path,
+impl super::Journal {
+    /// Starts an import for run `run_id`: forgets the domain-less invalid rows of earlier imports.
+    pub fn begin_import(
+        &mut self,
         run_id: i64,
         retry_failed: bool,
-    ) -> Result<ImportSink<'t>, JournalError> {
+    ) -> Result<Import<'_>, JournalError> {
+        let journal = self.path.clone();
         let sqlite = |source| JournalError::Sqlite {
-            path: journal.to_path_buf(),
+            path: journal.clone(),
             source,
         };
+        let tx = self.conn.transaction().map_err(sqlite)?;
         tx.execute(
             "DELETE FROM row_errors WHERE row_id IN (SELECT id FROM rows WHERE domain IS NULL)",
             [],
@@ -66,59 +64,75 @@ impl<'t> ImportSink<'t> {
         .map_err(sqlite)?;
         tx.execute("DELETE FROM rows WHERE domain IS NULL", [])
             .map_err(sqlite)?;
-        Ok(ImportSink {
+        Ok(Import {
             tx,
-            journal: journal.to_path_buf(),
+            journal,
             run_id,
             retry_failed,
             now: super::now(),
             summary: ImportSummary::default(),
         })
     }
+}
 
-    fn sqlite(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        |source| {
-            Error::Journal(JournalError::Sqlite {
-                path: self.journal.clone(),
-                source,
-            })
+impl Import<'_> {
+    fn sqlite(&self) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+        |source| JournalError::Sqlite {
+            path: self.journal.clone(),
+            source,
         }
     }
 
-    fn store(
-        &mut self,
-        raw: &RawRow,
-        draft: &Draft<'_>,
-        issues: &[Issue],
-    ) -> Result<(), rusqlite::Error> {
-        let valid = issues.is_empty();
-        let domain = draft.text(Field::Domain);
-        let usable_domain = !domain.is_empty() && !issues.iter().any(|i| i.field == Some("domain"));
-        let (body, hash) = if valid {
-            let body =
-                serde_json::to_string(&CustomerRequest::from_draft(draft)).unwrap_or_default();
-            let hash = hex128(body.as_bytes());
-            (Some(body), hash)
-        } else {
-            (None, hex128(raw.cells.as_slice().as_bytes()))
+    /// A warning about the sheet, kept with the import's summary.
+    pub fn warn(&mut self, warning: Issue) {
+        self.summary.warnings.push(warning);
+    }
+
+    /// Stores one judged row (see the module docs for what happens to it).
+    pub fn add(&mut self, row: &impl Judgement) -> Result<(), JournalError> {
+        self.summary.rows += 1;
+        self.store(row).map_err(self.sqlite())
+    }
+
+    /// Commits the import; what it did.
+    pub fn commit(self) -> Result<ImportSummary, JournalError> {
+        let journal = self.journal.clone();
+        self.tx.commit().map_err(|source| JournalError::Sqlite {
+            path: journal,
+            source,
+        })?;
+        Ok(self.summary)
+    }
+
+    fn store(&mut self, row: &impl Judgement) -> Result<(), rusqlite::Error> {
+        let issues = row.issues();
+        let request = row.request();
+        let valid = request.is_some();
+        let domain = row.domain();
+        let (body, hash) = match &request {
+            Some(request) => {
+                let body = serde_json::to_string(request).unwrap_or_default();
+                let hash = hex128(body.as_bytes());
+                (Some(body), hash)
+            }
+            None => (None, hex128(row.row_text().as_bytes())),
         };
         let fresh_state = if valid {
             RowState::Pending
         } else {
             RowState::Invalid
         };
-        let optional = |f: Field| Some(draft.text(f)).filter(|s| !s.is_empty());
-        let external_id = optional(Field::ExternalId);
-        let reseller = optional(Field::AssociatedPartnerId);
-        let company = optional(Field::CompanyName);
+        let (external_id, reseller, company) =
+            (row.external_id(), row.reseller(), row.company_name());
+        let number = row.number() as i64;
 
-        let existing: Option<(i64, String, String)> = if usable_domain {
-            self.tx
+        let existing: Option<(i64, String, String)> = match domain {
+            Some(domain) => self
+                .tx
                 .prepare_cached("SELECT id, state, content_hash FROM rows WHERE domain = ?1")?
                 .query_row([domain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?
-        } else {
-            None
+                .optional()?,
+            None => None,
         };
         let Some((id, state, old_hash)) = existing else {
             self.tx
@@ -128,8 +142,8 @@ impl<'t> ImportSink<'t> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
                 )?
                 .execute(params![
-                    usable_domain.then_some(domain),
-                    raw.number as i64,
+                    domain,
+                    number,
                     self.run_id,
                     external_id,
                     reseller,
@@ -153,7 +167,7 @@ impl<'t> ImportSink<'t> {
                 "UPDATE rows SET sheet_row = ?2, external_id = ?3, reseller = COALESCE(?4, reseller),
                      company_name = COALESCE(?5, company_name), updated_at = ?6 WHERE id = ?1",
             )?
-            .execute(params![id, raw.number as i64, external_id, reseller, company, self.now])?;
+            .execute(params![id, number, external_id, reseller, company, self.now])?;
         match state {
             RowState::Created => {
                 self.summary.already_created += 1;
@@ -210,22 +224,8 @@ impl<'t> ImportSink<'t> {
             .prepare_cached(
                 "UPDATE rows SET last_error_code = 'invalid', last_error_message = ?2 WHERE id = ?1",
             )?
-            .execute(params![row_id, crate::report::validation::describe(first)])?;
+            .execute(params![row_id, first.to_string()])?;
         Ok(())
-    }
-}
-
-impl IntakeSink for ImportSink<'_> {
-    fn bound(&mut self, binding: &Binding<'_>, _header: &Header) -> Result<(), Error> {
-        self.summary
-            .warnings
-            .extend(binding.notes().iter().map(Issue::column_warning));
-        Ok(())
-    }
-
-    fn row(&mut self, raw: &RawRow, draft: &Draft<'_>, issues: Vec<Issue>) -> Result<(), Error> {
-        self.summary.rows += 1;
-        self.store(raw, draft, &issues).map_err(self.sqlite())
     }
 }
 
@@ -252,36 +252,4 @@ pub fn file_hash(path: &std::path::Path) -> std::io::Result<String> {
         hasher.update(&buffer[..n]);
     }
     Ok(format!("{:032x}", hasher.digest128()))
-}
-
-impl super::Journal {
-    /// Imports a sheet in one transaction (see the module docs for what happens to each row).
-    pub fn import(
-        &mut self,
-        sheet: &std::path::Path,
-        options: &crate::source::SourceOptions,
-        template: &crate::mapping::Template,
-        run_id: i64,
-        retry_failed: bool,
-    ) -> Result<ImportSummary, Error> {
-        let path = self.path.clone();
-        let sqlite = |source| {
-            Error::Journal(JournalError::Sqlite {
-                path: path.clone(),
-                source,
-            })
-        };
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        let summary = {
-            let mut sink = ImportSink::begin(&tx, &path, run_id, retry_failed)?;
-            let info = crate::intake::read_sheet(sheet, options, template, &mut sink)?;
-            let mut summary = sink.summary;
-            summary
-                .warnings
-                .extend(info.encoding_note().map(Issue::sheet_warning));
-            summary
-        };
-        tx.commit().map_err(sqlite)?;
-        Ok(summary)
-    }
 }

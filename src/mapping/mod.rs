@@ -333,6 +333,11 @@ impl<'r> Draft<'r> {
         self.texts[field.index()]
     }
 
+    /// The header of the column that feeds `field`, as written in the sheet.
+    pub fn column_of(&self, field: Field) -> Option<&'r str> {
+        self.binding.column_of(field)
+    }
+
     /// Every cell of the sheet's row, end to end: for checks that one pass over the row decides.
     pub fn row_text(&self) -> &'r str {
         self.cells.cells.as_slice()

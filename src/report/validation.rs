@@ -8,10 +8,9 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::intake::IntakeSink;
-use crate::mapping::{Binding, Draft};
-use crate::shown::shown;
-use crate::source::{Header, RawRow};
-use crate::validate::Issue;
+use crate::mapping::Binding;
+use crate::source::Header;
+use crate::validate::{Issue, Judged};
 
 /// Collects the outcome of a validation pass.
 #[derive(Debug, Default, Serialize)]
@@ -30,7 +29,15 @@ impl IntakeSink for ValidationReport {
         Ok(())
     }
 
-    fn row(&mut self, _raw: &RawRow, _draft: &Draft<'_>, issues: Vec<Issue>) -> Result<(), Error> {
+    fn row(&mut self, row: Judged<'_, '_>) -> Result<(), Error> {
+        self.add(row.issues);
+        Ok(())
+    }
+}
+
+impl ValidationReport {
+    /// Counts one row with its issues (none for a valid row).
+    pub fn add(&mut self, issues: Vec<Issue>) {
         self.rows += 1;
         if issues.is_empty() {
             self.valid += 1;
@@ -38,11 +45,8 @@ impl IntakeSink for ValidationReport {
             self.invalid += 1;
             self.errors.extend(issues);
         }
-        Ok(())
     }
-}
 
-impl ValidationReport {
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
         serde_json::to_writer(&mut *out, self)?;
         writeln!(out)
@@ -51,10 +55,10 @@ impl ValidationReport {
     /// People read one line per problem: where, what, and how to fix it.
     pub fn write_text(&self, out: &mut impl Write, sheet: &str) -> io::Result<()> {
         for issue in &self.errors {
-            writeln!(out, "error: {}", describe(issue))?;
+            writeln!(out, "error: {issue}")?;
         }
         for issue in &self.warnings {
-            writeln!(out, "warning: {}", describe(issue))?;
+            writeln!(out, "warning: {issue}")?;
         }
         let noun = if self.rows == 1 { "row" } else { "rows" };
         writeln!(
@@ -87,29 +91,5 @@ impl ValidationReport {
                 .map_err(|e| write_error(e.into()))?;
         }
         writer.flush().map_err(write_error)
-    }
-}
-
-/// `row 4, column `Postal Code` (postal_code), `2134`: message`.
-pub fn describe(issue: &Issue) -> String {
-    let mut place = Vec::new();
-    if let Some(row) = issue.row {
-        place.push(format!("row {row}"));
-    }
-    match (&issue.column, issue.field) {
-        (Some(column), Some(field)) => place.push(format!("column `{}` ({field})", shown(column))),
-        (Some(column), None) if issue.row.is_some() => {
-            place.push(format!("column `{}`", shown(column)))
-        }
-        (None, Some(field)) => place.push(format!("field `{field}`")),
-        _ => {}
-    }
-    if let Some(value) = &issue.value {
-        place.push(format!("`{}`", shown(value)));
-    }
-    if place.is_empty() {
-        issue.message.clone()
-    } else {
-        format!("{}: {}", place.join(", "), issue.message)
     }
 }

@@ -10,8 +10,10 @@
 //! domain, so a million-row file costs a few dozen megabytes, not a copy of every domain. The first
 //! row with a domain wins; the second and later rows are the errors.
 
+mod judged;
 mod rules;
 
+pub use judged::{Judged, JudgedRow, Judgement, request_of};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -48,6 +50,35 @@ impl Issue {
             field: None,
             value: None,
             message: note.message.clone(),
+        }
+    }
+}
+
+/// `row 4, column `Postal Code` (postal_code), `2134`: message`.
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::shown::shown;
+        let mut place = Vec::new();
+        if let Some(row) = self.row {
+            place.push(format!("row {row}"));
+        }
+        match (&self.column, self.field) {
+            (Some(column), Some(field)) => {
+                place.push(format!("column `{}` ({field})", shown(column)))
+            }
+            (Some(column), None) if self.row.is_some() => {
+                place.push(format!("column `{}`", shown(column)))
+            }
+            (None, Some(field)) => place.push(format!("field `{field}`")),
+            _ => {}
+        }
+        if let Some(value) = &self.value {
+            place.push(format!("`{}`", shown(value)));
+        }
+        if place.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", place.join(", "), self.message)
         }
     }
 }
