@@ -23,6 +23,7 @@ fn main() {
         path: sheet.clone(),
         options: SourceOptions::default(),
         template: Template::builtin(),
+        add_sheet: false,
     };
 
     for pass in ["first import", "re-import (nothing changed)"] {

@@ -89,6 +89,8 @@ pub struct SheetInput {
     pub path: PathBuf,
     pub options: SourceOptions,
     pub template: Template,
+    /// Put this sheet's rows in a journal made from another sheet (`--add-sheet`).
+    pub add_sheet: bool,
 }
 
 pub struct JobSettings {
@@ -125,6 +127,8 @@ pub struct Summary {
     /// Rows still to do: pending, retry_wait, in_doubt (and in_flight after a hard quit).
     pub pending: i64,
     pub changed_after_creation: i64,
+    /// Created rows that were the partner's customers already (adopted, not created anew).
+    pub already_existed: i64,
     /// What stopped the run, when an error did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -159,6 +163,7 @@ impl Summary {
             .map(|s| status.count(*s))
             .sum(),
             changed_after_creation: status.changed_after_creation,
+            already_existed: status.already_existed,
             error: None,
         }
     }
@@ -366,6 +371,7 @@ pub fn import(
     run_id: i64,
     retry_failed: bool,
 ) -> Result<ImportSummary, Error> {
+    let made_from = journal.made_from(run_id)?;
     let mut import = journal.begin_import(run_id, retry_failed)?;
     let info = intake::read_sheet(
         &sheet.path,
@@ -376,7 +382,27 @@ pub fn import(
     if let Some(note) = info.encoding_note() {
         import.warn(Issue::sheet_warning(note));
     }
+    // A journal given another sheet would mix two jobs without a word (its export then holds
+    // two row 2s): the same sheet grown or renamed shares rows with it; another one shares none.
+    if let Some(other) = made_from.filter(|made| !sheet.add_sheet && *made != sheet.path) {
+        let shared = import.summary().rows_known();
+        if shared == 0 && import.summary().rows > 0 {
+            return Err(Error::usage(
+                format!(
+                    "journal `{}` was made from `{}`, and none of the rows of `{}` are in it: this looks like another sheet",
+                    journal_path_of(&import),
+                    other.display(),
+                    sheet.path.display()
+                ),
+                Some("give it its own journal (the default, beside the sheet), or add `--add-sheet` to put both in this one".into()),
+            ));
+        }
+    }
     Ok(import.commit()?)
+}
+
+fn journal_path_of(import: &Import<'_>) -> String {
+    import.journal().display().to_string()
 }
 
 fn import_sheet(

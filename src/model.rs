@@ -64,6 +64,9 @@ pub struct Customer {
     pub company_profile: Option<CustomerCompanyProfile>,
     #[serde(default, rename = "userCredentials", alias = "UserCredentials")]
     pub user_credentials: Option<UserCredentials>,
+    /// The indirect reseller the customer belongs to.
+    #[serde(default, rename = "associatedPartnerId", alias = "AssociatedPartnerId")]
+    pub associated_partner_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -138,6 +138,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub retry_failed: bool,
 
+    /// Put this sheet's rows in a journal made from another sheet (refused otherwise, when the
+    /// two share no row).
+    #[arg(long)]
+    pub add_sheet: bool,
+
     #[command(flatten)]
     pub job: super::job_args::JobArgs,
 }

@@ -71,7 +71,8 @@ fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> Result<ExitCode
                 serde_json::json!({"created": 0, "failed": 0, "invalid": 0, "credentials_lost": 0,
                                    "throttled": 0, "elapsed_s": 0.0, "exit_code": code as i32,
                                    "created_this_run": 0, "pending": 0,
-                                   "changed_after_creation": 0, "error": error.to_string()})
+                                   "changed_after_creation": 0, "already_existed": 0,
+                                   "error": error.to_string()})
             ));
             Err(error)
         }
@@ -120,6 +121,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             path: args.sheet.path.clone(),
             options,
             template,
+            add_sheet: args.add_sheet,
         };
         let settings = job_settings(
             "run",

@@ -120,6 +120,7 @@ impl Dispatcher {
                         user_name: c.user_name,
                         password: c.password,
                     }),
+                    already_existed: false,
                 }
             }
             Verdict::Failed => {
@@ -129,6 +130,10 @@ impl Dispatcher {
             Verdict::InDoubt => {
                 tracing::warn!(domain = %row.domain, "outcome unknown ({message}); reconciling before any retry");
                 Settle::InDoubt { code, message }
+            }
+            Verdict::LookUp => {
+                tracing::info!(domain = %row.domain, "the domain is taken; looking it up among the partner's customers");
+                Settle::LookUp { code, message }
             }
             Verdict::Retry { wait, request_id } => {
                 if matches!(outcome, CreateOutcome::NotSent(_)) {

@@ -304,6 +304,10 @@ impl Dispatcher {
                 row.ambiguous = true;
                 row.in_doubt_since.get_or_insert_with(Utc::now);
             }
+            Settle::LookUp { .. } => {
+                row.state = RowState::InDoubt;
+                row.in_doubt_since.get_or_insert_with(Utc::now);
+            }
             Settle::Pending { not_before } => {
                 row.state = RowState::Pending;
                 row.not_before = not_before;

@@ -1,9 +1,13 @@
-//! Resolving a create whose outcome is unknown, before anything is sent again.
+//! Resolving a create whose outcome is unknown, or whose domain is taken, before anything is sent
+//! again.
 //!
 //! `HEAD /v1/domains/{domain}` says whether the domain exists anywhere; if it does, the partner's
 //! customer list (`starts_with` filter, exact match here) says whether it is ours. Domain free →
-//! the create never happened: `pending` again with the same request id. Ours → it was created and
-//! its password never reached us: `created` with the credentials lost. Taken by someone else —
+//! the create never happened: `pending` again with the same request id. One of ours, with this
+//! row's reseller → after an ambiguous attempt of this row, it was our create and its password
+//! never reached us (`created`, credentials lost); otherwise the customer already existed (a sheet
+//! re-run under a new journal, a customer created by hand): adopted as `created` with
+//! `already_existed`. Ours but another reseller's → `failed`, saying whose. Taken by someone else —
 //! after `--reconcile-patience`, since a new customer may stay invisible for a while — `failed`.
 //!
 //! Each lookup is a request like any other: a place among the requests out, a pace slot when it
@@ -20,7 +24,41 @@ use super::Dispatcher;
 use crate::journal::JournalError;
 use crate::journal::import::new_request_id;
 use crate::journal::ops::{self, AttemptEnd, AttemptKind, QueuedRow, Settle};
+use crate::model::Customer;
 use crate::partner_center::Lookup;
+
+/// What becomes of a row whose domain is one of the partner's customers.
+fn adopt(row: &QueuedRow, customer: Customer) -> Settle {
+    let same_reseller = match (&row.reseller, &customer.associated_partner_id) {
+        (Some(ours), Some(theirs)) => ours.eq_ignore_ascii_case(theirs),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same_reseller {
+        let whose = customer.associated_partner_id.map_or_else(
+            || "as a direct customer".to_string(),
+            |r| format!("of reseller `{r}`"),
+        );
+        return Settle::Failed {
+            code: Some("domain_taken".into()),
+            message: format!(
+                "`{}` is already a customer of this partner, {whose}, not of this row's reseller",
+                row.domain
+            ),
+        };
+    }
+    if row.ambiguous {
+        tracing::warn!(domain = %row.domain, "reconciled: created earlier; its password never reached us");
+    } else {
+        tracing::info!(domain = %row.domain, "already a customer of this partner: adopted");
+    }
+    Settle::Created {
+        customer_id: customer.id,
+        commerce_id: customer.commerce_id,
+        credentials: None,
+        already_existed: !row.ambiguous,
+    }
+}
 
 impl Dispatcher {
     /// Resolves a row whose create had an unknown outcome. Returns false when the row stays in
@@ -53,20 +91,24 @@ impl Dispatcher {
                 other => other.map_found(|_| None),
             };
             match verdict {
-                Lookup::Found(Some((customer_id, commerce_id))) => {
-                    tracing::warn!(domain = %row.domain, "reconciled: created earlier; its password never reached us");
-                    let settle = Settle::Created {
-                        customer_id,
-                        commerce_id,
-                        credentials: None,
-                    };
+                Lookup::Found(Some(found)) => {
+                    let settle = adopt(row, found);
                     return self.settle(row, None, settle).await.map(|()| true);
                 }
                 Lookup::Found(None) => {
+                    // Patience is for our own create, which may stay invisible for a while; a
+                    // domain that was taken at our first attempt is not ours to wait for.
+                    let patience = if row.ambiguous {
+                        self.settings.reconcile_patience
+                    } else {
+                        std::time::Duration::ZERO
+                    };
                     let waited = (Utc::now() - since).to_std().unwrap_or_default();
-                    if waited >= self.settings.reconcile_patience {
-                        let message =
-                            "the domain is taken, and not by one of our customers".to_string();
+                    if waited >= patience {
+                        let message = format!(
+                            "the domain `{}` is taken, and not by one of this partner's customers",
+                            row.domain
+                        );
                         let settle = Settle::Failed {
                             code: Some("domain_taken".into()),
                             message,
@@ -116,17 +158,12 @@ impl Dispatcher {
         &self,
         row: &QueuedRow,
         token: &SecretString,
-    ) -> Result<Option<Lookup<Option<(String, Option<String>)>>>, JournalError> {
+    ) -> Result<Option<Lookup<Option<Customer>>>, JournalError> {
         self.lookup(
             row,
             AttemptKind::LookupCustomer,
             true,
-            |request_id| async move {
-                self.pc
-                    .find_customer(&row.domain, &request_id, token)
-                    .await
-                    .map_found(|c| c.map(|c| (c.id, c.commerce_id)))
-            },
+            |request_id| async move { self.pc.find_customer(&row.domain, &request_id, token).await },
         )
         .await
     }

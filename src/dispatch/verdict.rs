@@ -2,8 +2,10 @@
 //! of the outcome and what the row has been through, so that every case is a line in a table test.
 //!
 //! The rules (DESIGN.md): only Partner Center's refusal fails a row; a request that may have been
-//! processed is never sent again before it is reconciled; a "domain taken" answer after an earlier
-//! ambiguous attempt may be our own create, so it is reconciled too; a request that was not
+//! processed is never sent again before it is reconciled; a "domain taken" answer is looked up
+//! among the partner's customers before anything is decided — after an earlier ambiguous attempt
+//! it may be our own create, otherwise it may be a customer that already existed (adopted, not
+//! failed: CONTRACTS.md "Customers that already exist"); a request that was not
 //! processed (429, 401, never sent) goes again — after a 429 with a new request id, since the
 //! server answered; when nothing reached the server, with the same one.
 
@@ -27,6 +29,8 @@ pub enum Verdict {
     Failed,
     /// Unknown: reconcile before anything else.
     InDoubt,
+    /// The domain is taken: look it up among the partner's customers.
+    LookUp,
     Retry {
         wait: Wait,
         request_id: RequestId,
@@ -102,9 +106,9 @@ pub fn judge(outcome: &CreateOutcome, history: History) -> (Verdict, Effect) {
             ),
             // Perhaps our own earlier attempt took it: look before concluding.
             Rejection::DomainTaken if history.ambiguous => (Verdict::InDoubt, Effect::None),
-            Rejection::DomainTaken | Rejection::Reseller | Rejection::Data => {
-                (Verdict::Failed, Effect::None)
-            }
+            // Perhaps it is one of ours already: look before concluding.
+            Rejection::DomainTaken => (Verdict::LookUp, Effect::None),
+            Rejection::Reseller | Rejection::Data => (Verdict::Failed, Effect::None),
         },
     }
 }
@@ -218,10 +222,10 @@ mod tests {
                 Effect::None,
             ),
             (
-                "domain taken, first attempt",
+                "domain taken, first attempt: one of ours already?",
                 rejected(400, "3000", "hostname: x is not valid"),
                 fresh,
-                Verdict::Failed,
+                Verdict::LookUp,
                 Effect::None,
             ),
             (

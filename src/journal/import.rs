@@ -33,6 +33,13 @@ pub struct ImportSummary {
     pub warnings: Vec<Issue>,
 }
 
+impl ImportSummary {
+    /// Rows of the sheet the journal already knew (by domain), whatever became of them.
+    pub fn rows_known(&self) -> u64 {
+        self.requeued + self.unchanged + self.already_created
+    }
+}
+
 /// An import under way: one transaction, committed by [`Import::commit`] (dropped, nothing
 /// changes). Rows come in as validation judged them; the journal reads nothing else of them.
 pub struct Import<'j> {
@@ -81,6 +88,15 @@ impl Import<'_> {
             path: self.journal.clone(),
             source,
         }
+    }
+
+    /// What the import has done so far.
+    pub fn summary(&self) -> &ImportSummary {
+        &self.summary
+    }
+
+    pub fn journal(&self) -> &std::path::Path {
+        &self.journal
     }
 
     /// A warning about the sheet, kept with the import's summary.

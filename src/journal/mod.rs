@@ -23,7 +23,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 pub use lock::JournalLock;
 
@@ -312,6 +312,26 @@ impl Journal {
     /// Records how run `run_id` ended.
     pub fn finish_run(&self, run_id: i64, exit_code: i32) -> Result<(), JournalError> {
         ops::finish_run(&self.conn, run_id, exit_code).map_err(self.sqlite())
+    }
+
+    /// The sheet the journal's last import before run `run_id` came from, if it has rows.
+    pub fn made_from(&self, run_id: i64) -> Result<Option<PathBuf>, JournalError> {
+        let rows: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM rows", [], |r| r.get(0))
+            .map_err(self.sqlite())?;
+        if rows == 0 {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                "SELECT sheet FROM runs WHERE sheet IS NOT NULL AND id < ?1 ORDER BY id DESC LIMIT 1",
+                [run_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|sheet| sheet.map(PathBuf::from))
+            .map_err(self.sqlite())
     }
 
     /// The options and sheet of the most recent run, for `resume`.

@@ -15,6 +15,8 @@ pub struct QueuedRow {
     pub domain: String,
     pub sheet_row: i64,
     pub body: String,
+    /// The reseller the row is for (`associatedPartnerId`), if any.
+    pub reseller: Option<String>,
     pub state: RowState,
     pub attempts: u32,
     pub request_id: String,
@@ -64,7 +66,7 @@ pub fn work_page(
 ) -> Result<Vec<QueuedRow>, rusqlite::Error> {
     let mut statement = conn.prepare_cached(&format!(
         "SELECT id, domain, sheet_row, request_body, state, attempts, request_id, ambiguous,
-                in_doubt_since, not_before
+                in_doubt_since, not_before, reseller
          FROM rows INDEXED BY rows_sheet_row
          WHERE {QUEUED} AND (sheet_row, id) > (?1, ?2)
          ORDER BY sheet_row, id
@@ -86,6 +88,7 @@ pub fn work_page(
                 ambiguous: r.get(7)?,
                 in_doubt_since: parse_time(r.get(8)?),
                 not_before: parse_time(r.get(9)?),
+                reseller: r.get(10)?,
                 auth_retry: false,
                 tries: 0,
             })
@@ -256,6 +259,8 @@ pub enum Settle {
         customer_id: String,
         commerce_id: Option<String>,
         credentials: Option<NewCredentials>,
+        /// One of the partner's customers before this row: adopted, its password not ours.
+        already_existed: bool,
     },
     Failed {
         code: Option<String>,
@@ -268,6 +273,12 @@ pub enum Settle {
         next_request_id: String,
     },
     InDoubt {
+        code: Option<String>,
+        message: String,
+    },
+    /// The domain is taken: look it up among the partner's customers before deciding (the row's
+    /// own attempts were answered, so it is not `ambiguous`).
+    LookUp {
         code: Option<String>,
         message: String,
     },
@@ -292,9 +303,10 @@ pub fn settle_row(
         Settle::Created {
             customer_id,
             commerce_id,
+            already_existed,
             ..
         } => {
-            let lost = credentials.is_none();
+            let lost = credentials.is_none() && !already_existed;
             let batch = match credentials {
                 Some(NewCredentials {
                     user_name,
@@ -305,10 +317,19 @@ pub fn settle_row(
             tx.prepare_cached(
                 "UPDATE rows SET state = 'created', customer_id = ?2, commerce_id = ?3,
                      credentials_lost = ?4, credential_batch = ?5, last_error_code = NULL,
-                     last_error_message = NULL, not_before = NULL, updated_at = ?6
+                     last_error_message = NULL, not_before = NULL, updated_at = ?6,
+                     already_existed = ?7
                  WHERE id = ?1",
             )?
-            .execute(params![row_id, customer_id, commerce_id, lost, batch, now])?;
+            .execute(params![
+                row_id,
+                customer_id,
+                commerce_id,
+                lost,
+                batch,
+                now,
+                already_existed
+            ])?;
             tx.counters(run_id).created += 1;
         }
         Settle::Failed { code, message } => {
@@ -345,6 +366,14 @@ pub fn settle_row(
                 "UPDATE rows SET state = 'in_doubt', ambiguous = 1,
                      in_doubt_since = COALESCE(in_doubt_since, ?4), last_error_code = ?2,
                      last_error_message = ?3, updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![row_id, code, message, now])?;
+        }
+        Settle::LookUp { code, message } => {
+            tx.prepare_cached(
+                "UPDATE rows SET state = 'in_doubt', in_doubt_since = COALESCE(in_doubt_since, ?4),
+                     last_error_code = ?2, last_error_message = ?3, updated_at = ?4
                  WHERE id = ?1",
             )?
             .execute(params![row_id, code, message, now])?;

@@ -17,6 +17,8 @@ pub struct StatusReport {
     pub throttled: i64,
     /// Failed or invalid rows the distributor has acknowledged (`ack`).
     pub acknowledged: i64,
+    /// Created rows that were the partner's customers already (adopted).
+    pub already_existed: i64,
     pub by_reseller: BTreeMap<String, ResellerCounts>,
     pub runs: Vec<RunInfo>,
 }
@@ -68,6 +70,15 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
             r.get(0)
         })?;
     let acknowledged = acknowledged(conn)?;
+    let already_existed: i64 = if has_column(conn, "rows", "already_existed")? {
+        conn.query_row(
+            "SELECT COALESCE(SUM(already_existed), 0) FROM rows",
+            [],
+            |r| r.get(0),
+        )?
+    } else {
+        0
+    };
     let mut by_reseller: BTreeMap<String, ResellerCounts> = BTreeMap::new();
     let mut grouped = conn.prepare(
         "SELECT COALESCE(reseller, 'direct'), state, COUNT(*) FROM rows
@@ -137,6 +148,7 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
         changed_after_creation,
         throttled,
         acknowledged,
+        already_existed,
         by_reseller,
         runs,
     })
@@ -158,9 +170,10 @@ pub struct ResultRow {
     pub attempts: u32,
     pub credentials_lost: bool,
     pub changed_after_creation: bool,
+    pub already_existed: bool,
 }
 
-pub const RESULT_COLUMNS: [&str; 13] = [
+pub const RESULT_COLUMNS: [&str; 14] = [
     "row",
     "domain",
     "company_name",
@@ -174,15 +187,21 @@ pub const RESULT_COLUMNS: [&str; 13] = [
     "attempts",
     "credentials_lost",
     "changed_after_creation",
+    "already_existed",
 ];
 
 pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
-    let mut statement = conn.prepare(
+    let already_existed = if has_column(conn, "rows", "already_existed")? {
+        "already_existed"
+    } else {
+        "0"
+    };
+    let mut statement = conn.prepare(&format!(
         "SELECT sheet_row, domain, company_name, reseller, external_id, state, customer_id,
                 commerce_id, last_error_code, last_error_message, attempts, credentials_lost,
-                changed_after_creation
-         FROM rows ORDER BY sheet_row, id",
-    )?;
+                changed_after_creation, {already_existed}
+         FROM rows ORDER BY sheet_row, id"
+    ))?;
     statement
         .query_map([], |r| {
             Ok(ResultRow {
@@ -199,6 +218,7 @@ pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
                 attempts: r.get(10)?,
                 credentials_lost: r.get(11)?,
                 changed_after_creation: r.get(12)?,
+                already_existed: r.get(13)?,
             })
         })?
         .collect()

@@ -377,6 +377,7 @@ mod tests {
                 user_name: format!("admin@d{id}.onmicrosoft.com"),
                 password: SecretString::from(format!("Pass-{id}-!secret")),
             }),
+            already_existed: false,
         }
     }
 

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::journal::queries::{self, RESULT_COLUMNS, ResultRow, SealedAt};
 use crate::report::table::{TableFormat, TableSpec, write_table};
 
-fn cells(row: &ResultRow) -> [String; 13] {
+fn cells(row: &ResultRow) -> [String; 14] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         row.row.to_string(),
@@ -29,6 +29,7 @@ fn cells(row: &ResultRow) -> [String; 13] {
         row.attempts.to_string(),
         row.credentials_lost.to_string(),
         row.changed_after_creation.to_string(),
+        row.already_existed.to_string(),
     ]
 }
 
@@ -37,7 +38,7 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
     TableFormat::of(out)?;
     let rows = queries::results(conn)
         .map_err(|e| Error::usage(format!("cannot read the journal: {e}"), None))?;
-    let lines: Vec<[String; 13]> = rows.iter().map(cells).collect();
+    let lines: Vec<[String; 14]> = rows.iter().map(cells).collect();
     let spec = TableSpec {
         columns: &RESULT_COLUMNS,
         verbatim: &[],

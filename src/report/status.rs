@@ -46,10 +46,15 @@ pub fn write_text(
     for state in RowState::ALL {
         let n = report.count(state);
         let note = match state {
-            RowState::Created if report.credentials_lost + report.changed_after_creation > 0 => {
+            RowState::Created
+                if report.credentials_lost
+                    + report.changed_after_creation
+                    + report.already_existed
+                    > 0 =>
+            {
                 format!(
-                    "  ({} with credentials lost, {} changed after creation)",
-                    report.credentials_lost, report.changed_after_creation
+                    "  ({} with credentials lost, {} changed after creation, {} already existed)",
+                    report.credentials_lost, report.changed_after_creation, report.already_existed
                 )
             }
             _ => String::new(),

@@ -6,6 +6,7 @@ mod support;
 mod doctor;
 mod emulator;
 mod encodings;
+mod existing;
 mod exports;
 mod hostile;
 mod nightly;

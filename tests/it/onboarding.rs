@@ -279,8 +279,12 @@ fn a_failed_row_is_retried_only_when_it_changed_or_when_asked() {
     assert_eq!(ran.code, 1);
     let results = job.results();
     assert_eq!(results[0]["state"], "failed");
-    assert_eq!(results[0]["error_code"], "3000");
-    assert!(results[0]["error_message"].contains("hostname"));
+    // Looked up before it failed: taken, and not one of the partner's customers.
+    assert_eq!(results[0]["error_code"], "domain_taken");
+    assert_eq!(
+        results[0]["error_message"],
+        "the domain `takenaway1.onmicrosoft.com` is taken, and not by one of this partner's customers"
+    );
 
     job.run(&sheet, &[]);
     assert_eq!(
