@@ -36,6 +36,13 @@ pub enum CredentialError {
     Open { domain: String, message: String },
 }
 
+/// `plaintext` sealed to `recipient` (an `age1...` public key): an age file.
+pub fn seal_to(recipient: &str, plaintext: &[u8]) -> Result<Vec<u8>, CredentialError> {
+    let parsed = Recipient::from_str(recipient.trim())
+        .map_err(|_| CredentialError::BadRecipient(recipient.trim().to_string()))?;
+    age::encrypt(&parsed, plaintext).map_err(|e| CredentialError::Seal(e.to_string()))
+}
+
 /// A new customer's credentials on their way to being sealed (never written anywhere as they are).
 pub struct Unsealed {
     pub row_id: i64,

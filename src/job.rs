@@ -503,6 +503,26 @@ fn dispatch(
         let hint = error.hint();
         return Ok(Ending::AuthStopped(error.to_string(), hint));
     }
+    // The resellers' names, for every report from now on (not the Customer resource: no slot).
+    let listed = runtime.block_on(async {
+        let token = dispatcher.auth.token().await.ok()?;
+        let request_id = crate::journal::import::new_request_id();
+        Some(dispatcher.pc.indirect_resellers(&request_id, &token).await)
+    });
+    match listed {
+        Some(crate::partner_center::Lookup::Found(resellers)) => {
+            runtime.block_on(
+                dispatcher
+                    .journal
+                    .exec(move |tx| ops::store_resellers(tx, &resellers)),
+            )?;
+        }
+        Some(other) => printer::warning(&format!(
+            "the indirect resellers could not be listed ({}); reports show their ids only",
+            other.describe()
+        )),
+        None => {}
+    }
     let _ = signals.in_flight.set(dispatcher.in_flight.clone());
     let show_progress = settings.progress && printer::progress_allowed();
     let rate = settings.rate;

@@ -83,6 +83,16 @@ pub enum Lookup<T> {
 }
 
 impl<T> Lookup<T> {
+    /// What went wrong, for a message (`ok` when something was found).
+    pub fn describe(&self) -> String {
+        match self {
+            Lookup::Found(_) => "ok".into(),
+            Lookup::Throttled(wait) => format!("throttled (429; retry in {} s)", wait.as_secs()),
+            Lookup::Unauthorized => "the token was refused (401)".into(),
+            Lookup::Failed(message) => message.clone(),
+        }
+    }
+
     /// The same outcome, with what was found turned into something else.
     pub fn map_found<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
         match self {

@@ -171,9 +171,10 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub journal: PathBuf,
 
-    /// The file to write: results as `.csv` or `.xlsx`; with `--credentials`, a CSV.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    /// The file to write (`.csv`, or `.xlsx` for a workbook): the results, or with
+    /// `--credentials` the admin credentials.
+    #[arg(long, value_name = "FILE", required_unless_present = "by_reseller")]
+    pub out: Option<PathBuf>,
 
     /// Export the admin credentials instead of the results (needs `--identity`).
     #[arg(long, requires = "identity")]
@@ -182,6 +183,23 @@ pub struct ExportArgs {
     /// The identity file (private key) the credentials were sealed to.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+
+    /// With `--credentials`: one file per reseller in DIR, holding exactly its customers (sealed
+    /// to the reseller's own recipient when `[resellers."<id>"] recipient` names one).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "credentials",
+        conflicts_with = "out"
+    )]
+    pub by_reseller: Option<PathBuf>,
+
+    /// The format of the `--by-reseller` files: `csv` (default) or `xlsx`.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub bundle_format: crate::report::table::TableFormat,
+
+    #[command(flatten)]
+    pub connection: super::connection::ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -197,19 +197,74 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, Error> {
 
 pub fn export(args: ExportArgs) -> Result<ExitCode, Error> {
     let journal = open_for_reading(&args.journal)?;
-    if args.credentials {
-        let identity = args
-            .identity
-            .as_deref()
-            .ok_or_else(|| Error::usage("`--credentials` needs `--identity KEY`", None))?;
-        let n = crate::report::export::write_credentials(&journal.conn, identity, &args.out)?;
-        printer::note(&format!(
-            "wrote the credentials of {n} customer(s) to {} (readable by you only)",
-            args.out.display()
-        ));
-    } else {
-        let n = crate::report::export::write_results(&journal.conn, &args.out)?;
-        printer::note(&format!("wrote {n} row(s) to {}", args.out.display()));
+    if !args.credentials {
+        let out = args.out.as_deref().expect("clap requires --out");
+        let n = crate::report::export::write_results(&journal.conn, out)?;
+        printer::note(&format!("wrote {n} row(s) to {}", out.display()));
+        return Ok(ExitCode::Success);
+    }
+    let identity = args
+        .identity
+        .as_deref()
+        .ok_or_else(|| Error::usage("`--credentials` needs `--identity KEY`", None))?;
+    let opened = crate::report::export::open_credentials(&journal.conn, identity)?;
+    let without = |n: usize| {
+        if n == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {n} with no password (lost, or the customer already existed: `recover-credentials` gives lost ones a new one)"
+            )
+        }
+    };
+    match (&args.by_reseller, &args.out) {
+        (Some(dir), _) => {
+            let file = super::config::ConfigFile::discover(
+                args.connection.config.as_deref(),
+                args.connection.profile.as_deref(),
+            )?;
+            let recipients = file.reseller_recipients();
+            let bundles = crate::report::export::write_bundles(
+                &opened,
+                dir,
+                args.bundle_format,
+                &recipients,
+            )?;
+            for bundle in &bundles {
+                let whose = match (&bundle.reseller_name, &bundle.reseller) {
+                    (Some(name), Some(id)) => format!("{name} ({id})"),
+                    (None, Some(id)) => id.clone(),
+                    _ => "direct customers".into(),
+                };
+                printer::note(&format!(
+                    "{whose}: {} customer(s) in {}{}{}",
+                    bundle.counted.customers,
+                    bundle.path.display(),
+                    if bundle.sealed {
+                        ", sealed to the reseller's own key"
+                    } else {
+                        ""
+                    },
+                    without(bundle.counted.without_password)
+                ));
+            }
+            let total: usize = bundles.iter().map(|b| b.counted.customers).sum();
+            printer::note(&format!(
+                "wrote the credentials of {total} customer(s) in {} file(s) in {} (readable by you only)",
+                bundles.len(),
+                dir.display()
+            ));
+        }
+        (None, Some(out)) => {
+            let counted = crate::report::export::write_credentials(&opened, out)?;
+            printer::note(&format!(
+                "wrote the credentials of {} customer(s) to {} (readable by you only){}",
+                counted.customers,
+                out.display(),
+                without(counted.without_password)
+            ));
+        }
+        (None, None) => unreachable!("clap requires --out or --by-reseller"),
     }
     Ok(ExitCode::Success)
 }

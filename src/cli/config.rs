@@ -36,6 +36,14 @@ pub struct FileSettings {
     pub max_attempts: Option<u32>,
     pub request_timeout_s: Option<f64>,
     pub reconcile_patience_s: Option<f64>,
+    /// Per reseller (by its tenant id): the `age1...` key its credential bundle is sealed to.
+    pub resellers: Option<BTreeMap<String, ResellerSettings>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResellerSettings {
+    pub recipient: Option<String>,
 }
 
 impl FileSettings {
@@ -246,6 +254,24 @@ impl ConfigFile {
             ));
         }
         Ok(())
+    }
+
+    /// The resellers' own recipients (reseller id → `age1...`): the file's, then the profile's.
+    pub fn reseller_recipients(&self) -> BTreeMap<String, String> {
+        let mut recipients = BTreeMap::new();
+        let tables = std::iter::once(&self.base).chain(
+            self.profile
+                .as_ref()
+                .and_then(|name| self.profiles.get(name)),
+        );
+        for settings in tables {
+            for (id, reseller) in settings.resellers.iter().flatten() {
+                if let Some(recipient) = &reseller.recipient {
+                    recipients.insert(id.to_lowercase(), recipient.clone());
+                }
+            }
+        }
+        recipients
     }
 
     /// A setting from the file: the selected profile's, else the file's own.

@@ -400,10 +400,5 @@ async fn run_checks(args: &DoctorArgs) -> Checks {
 }
 
 fn lookup_failure<T>(lookup: &Lookup<T>) -> String {
-    match lookup {
-        Lookup::Found(_) => "ok".into(),
-        Lookup::Throttled(wait) => format!("throttled (429; retry in {} s)", wait.as_secs()),
-        Lookup::Unauthorized => "the token was refused (401)".into(),
-        Lookup::Failed(message) => message.clone(),
-    }
+    lookup.describe()
 }

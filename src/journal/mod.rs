@@ -526,8 +526,9 @@ mod tests {
         assert!(refused.is_err(), "the state CHECK survives the migration");
 
         let out = dir.path().join("credentials.csv");
-        let written = crate::report::export::write_credentials(&journal.conn, &key, &out).unwrap();
-        assert_eq!(written, 1);
+        let opened = crate::report::export::open_credentials(&journal.conn, &key).unwrap();
+        let written = crate::report::export::write_credentials(&opened, &out).unwrap();
+        assert_eq!(written.customers, 1);
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.contains("old.onmicrosoft.com"), "{text}");
         assert!(

@@ -401,3 +401,21 @@ pub fn finish_run(conn: &Connection, run_id: i64, exit_code: i32) -> Result<(), 
     )?;
     Ok(())
 }
+
+/// The provider's indirect resellers as Partner Center just listed them (names shown everywhere
+/// ids are).
+pub fn store_resellers(
+    tx: &Batch<'_>,
+    resellers: &[crate::model::Reseller],
+) -> Result<(), rusqlite::Error> {
+    let now = now();
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO resellers (id, name, state, listed_at) VALUES (lower(?1), ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state,
+             listed_at = excluded.listed_at",
+    )?;
+    for reseller in resellers {
+        upsert.execute(params![reseller.id, reseller.name, reseller.state, now])?;
+    }
+    Ok(())
+}

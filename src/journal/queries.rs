@@ -28,6 +28,9 @@ pub struct ResellerCounts {
     pub created: i64,
     pub failed: i64,
     pub invalid: i64,
+    /// The reseller's name, as Partner Center last listed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,6 +100,19 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
             "created" => counts.created = n,
             "failed" => counts.failed = n,
             _ => counts.invalid = n,
+        }
+    }
+    if has_table(conn, "resellers")? {
+        let mut names = conn.prepare("SELECT id, name FROM resellers")?;
+        for item in names.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, name) = item?;
+            if let Some(counts) = by_reseller
+                .iter_mut()
+                .find(|(reseller, _)| reseller.eq_ignore_ascii_case(&id))
+                .map(|(_, counts)| counts)
+            {
+                counts.name = Some(name);
+            }
         }
     }
     let mut run_rows = conn.prepare(
@@ -228,11 +244,17 @@ pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
 #[derive(Debug, Clone)]
 pub struct CredentialRow {
     pub row_id: i64,
+    pub sheet_row: i64,
     pub domain: String,
     pub company_name: Option<String>,
     pub associated_partner_id: Option<String>,
+    /// The reseller's name, as Partner Center last listed it.
+    pub reseller_name: Option<String>,
+    pub external_id: Option<String>,
     pub customer_id: Option<String>,
     pub user_name: Option<String>,
+    pub credentials_lost: bool,
+    pub already_existed: bool,
     pub sealed: Option<SealedAt>,
 }
 
@@ -254,23 +276,39 @@ pub fn credentials(conn: &Connection) -> Result<Vec<CredentialRow>, rusqlite::Er
     } else {
         "NULL"
     };
+    let already_existed = if has_column(conn, "rows", "already_existed")? {
+        "r.already_existed"
+    } else {
+        "0"
+    };
+    let (reseller_name, resellers) = if has_table(conn, "resellers")? {
+        ("s.name", "LEFT JOIN resellers s ON s.id = r.reseller")
+    } else {
+        ("NULL", "")
+    };
     let mut statement = conn.prepare(&format!(
-        "SELECT r.id, r.domain, r.company_name, r.reseller, r.customer_id, c.user_name,
+        "SELECT r.id, r.sheet_row, r.domain, r.company_name, r.reseller, {reseller_name},
+                r.external_id, r.customer_id, c.user_name, r.credentials_lost, {already_existed},
                 {batch_column}, c.sealed
-         FROM rows r LEFT JOIN credentials c ON c.row_id = r.id
+         FROM rows r LEFT JOIN credentials c ON c.row_id = r.id {resellers}
          WHERE r.state = 'created' ORDER BY r.sheet_row, r.id"
     ))?;
     statement
         .query_map([], |r| {
-            let batch: Option<i64> = r.get(6)?;
-            let own: Option<Vec<u8>> = r.get(7)?;
+            let batch: Option<i64> = r.get(11)?;
+            let own: Option<Vec<u8>> = r.get(12)?;
             Ok(CredentialRow {
                 row_id: r.get(0)?,
-                domain: r.get(1)?,
-                company_name: r.get(2)?,
-                associated_partner_id: r.get(3)?,
-                customer_id: r.get(4)?,
-                user_name: r.get(5)?,
+                sheet_row: r.get(1)?,
+                domain: r.get(2)?,
+                company_name: r.get(3)?,
+                associated_partner_id: r.get(4)?,
+                reseller_name: r.get(5)?,
+                external_id: r.get(6)?,
+                customer_id: r.get(7)?,
+                user_name: r.get(8)?,
+                credentials_lost: r.get(9)?,
+                already_existed: r.get(10)?,
                 sealed: batch.map(SealedAt::Batch).or(own.map(SealedAt::Own)),
             })
         })?

@@ -1,17 +1,21 @@
 //! `export`: the results file (CSV or XLSX, one line per sheet row, keyed by its number) and the
-//! credentials file (decrypted with the identity, mode 0600).
+//! credentials — one private file (decrypted with the identity, mode 0600), or one per reseller
+//! (`--by-reseller`), each holding exactly that reseller's customers, sealed to the reseller's own
+//! recipient when the configuration names one.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::{CredentialError, Opener};
 use crate::error::Error;
-use crate::journal::queries::{self, RESULT_COLUMNS, ResultRow, SealedAt};
-use crate::report::table::{TableFormat, TableSpec, write_table};
+use crate::journal::queries::{self, CredentialRow, RESULT_COLUMNS, ResultRow, SealedAt};
+use crate::report::table::{TableFormat, TableSpec, create, table_bytes, write_table};
+use zeroize::Zeroizing;
 
 fn cells(row: &ResultRow) -> [String; 14] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -49,15 +53,79 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
     Ok(rows.len())
 }
 
-/// Decrypts every created customer's credentials into a new 0600 CSV. Customers whose credentials
-/// were lost are listed with an empty password.
-pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Result<usize, Error> {
-    TableFormat::of(out)?;
+/// One created customer with its credentials opened (the password is `None` when it never reached
+/// this journal: lost, or the customer already existed).
+pub struct Opened {
+    pub row: CredentialRow,
+    pub user_name: String,
+    pub password: Option<SecretString>,
+}
+
+impl Opened {
+    /// What the customer's admin types to sign in: `admin@<domain>`.
+    fn sign_in_name(&self) -> String {
+        if self.user_name.contains('@') {
+            self.user_name.clone()
+        } else if !self.user_name.is_empty() {
+            format!("{}@{}", self.user_name, self.row.domain)
+        } else if self.row.credentials_lost {
+            // Partner Center names every new customer's admin `admin`.
+            format!("admin@{}", self.row.domain)
+        } else {
+            String::new()
+        }
+    }
+
+    fn cells(&self) -> [String; 11] {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        [
+            self.row.domain.clone(),
+            text(&self.row.company_name),
+            text(&self.row.associated_partner_id),
+            text(&self.row.customer_id),
+            self.user_name.clone(),
+            self.password
+                .as_ref()
+                .map(|p| p.expose_secret().to_string())
+                .unwrap_or_default(),
+            self.sign_in_name(),
+            self.row.credentials_lost.to_string(),
+            self.row.sheet_row.to_string(),
+            text(&self.row.external_id),
+            text(&self.row.reseller_name),
+        ]
+    }
+}
+
+/// The columns of a credentials file (CONTRACTS.md), in order.
+pub const CREDENTIAL_COLUMNS: [&str; 11] = [
+    "domain",
+    "company_name",
+    "associated_partner_id",
+    "customer_id",
+    "user_name",
+    "password",
+    "sign_in_name",
+    "credentials_lost",
+    "row",
+    "external_id",
+    "reseller_name",
+];
+
+const CREDENTIALS: TableSpec<'static> = TableSpec {
+    columns: &CREDENTIAL_COLUMNS,
+    verbatim: &["password"],
+    private: true,
+    sheet: "Credentials",
+};
+
+/// Opens every created customer's credentials with the identity — all of them before anything is
+/// written, so a wrong key leaves no half-written file.
+pub fn open_credentials(conn: &Connection, identity: &Path) -> Result<Vec<Opened>, Error> {
     let opener = Opener::from_file(identity)?;
     let unreadable =
         |e: rusqlite::Error| Error::usage(format!("cannot read the journal: {e}"), None);
     let rows = queries::credentials(conn).map_err(unreadable)?;
-    // Decrypt everything before writing anything: a wrong key leaves no half-written file.
     let mut batches: HashMap<i64, HashMap<i64, (String, SecretString)>> = HashMap::new();
     let wrong_key = |e: CredentialError| {
         Error::usage(
@@ -65,12 +133,12 @@ pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Resu
             Some("use the identity whose public key the run sealed to".into()),
         )
     };
-    let mut lines = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let (user, password) = match &row.sealed {
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (user_name, password) = match &row.sealed {
             Some(SealedAt::Own(sealed)) => {
                 let (user, password) = opener.open(&row.domain, sealed).map_err(wrong_key)?;
-                (user, password.expose_secret().to_string())
+                (user, Some(password))
             }
             Some(SealedAt::Batch(batch_id)) => {
                 let batch = match batches.entry(*batch_id) {
@@ -83,7 +151,7 @@ pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Resu
                     }
                 };
                 match batch.get(&row.row_id) {
-                    Some((user, password)) => (user.clone(), password.expose_secret().to_string()),
+                    Some((user, password)) => (user.clone(), Some(password.clone())),
                     None => {
                         return Err(Error::usage(
                             format!(
@@ -98,30 +166,135 @@ pub fn write_credentials(conn: &Connection, identity: &Path, out: &Path) -> Resu
                     }
                 }
             }
-            None => (row.user_name.clone().unwrap_or_default(), String::new()),
+            None => (row.user_name.clone().unwrap_or_default(), None),
         };
-        lines.push([
-            row.domain.clone(),
-            row.company_name.clone().unwrap_or_default(),
-            row.associated_partner_id.clone().unwrap_or_default(),
-            row.customer_id.clone().unwrap_or_default(),
-            user,
+        opened.push(Opened {
+            row,
+            user_name,
             password,
-        ]);
+        });
     }
-    let spec = TableSpec {
-        columns: &[
-            "domain",
-            "company_name",
-            "associated_partner_id",
-            "customer_id",
-            "user_name",
-            "password",
-        ],
-        verbatim: &["password"],
-        private: true,
-        sheet: "Credentials",
+    Ok(opened)
+}
+
+/// How many customers a credentials file holds, and how many of them without a password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub customers: usize,
+    pub without_password: usize,
+}
+
+fn counted(opened: &[&Opened]) -> Counted {
+    Counted {
+        customers: opened.len(),
+        without_password: opened.iter().filter(|o| o.password.is_none()).count(),
+    }
+}
+
+/// Writes the credentials into a new private file (CSV or a workbook, by its name).
+pub fn write_credentials(opened: &[Opened], out: &Path) -> Result<Counted, Error> {
+    let lines: Vec<[String; 11]> = opened.iter().map(Opened::cells).collect();
+    write_table(out, &CREDENTIALS, &lines)?;
+    Ok(counted(&opened.iter().collect::<Vec<_>>()))
+}
+
+/// One reseller's file of a bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub path: PathBuf,
+    /// `None` for the partner's direct customers.
+    pub reseller: Option<String>,
+    pub reseller_name: Option<String>,
+    pub counted: Counted,
+    /// Sealed to the reseller's own recipient (the file is age, not a table).
+    pub sealed: bool,
+}
+
+/// One private file per reseller in `dir`, holding exactly that reseller's customers; its name
+/// carries the reseller's id. A reseller with its own recipient (`recipients`: reseller id →
+/// `age1...`) gets its file sealed to it — `<name>.age` — so the plaintext never lands here.
+pub fn write_bundles(
+    opened: &[Opened],
+    dir: &Path,
+    format: TableFormat,
+    recipients: &BTreeMap<String, String>,
+) -> Result<Vec<Bundle>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut by_reseller: BTreeMap<Option<String>, Vec<&Opened>> = BTreeMap::new();
+    for one in opened {
+        let reseller = one
+            .row
+            .associated_partner_id
+            .clone()
+            .map(|r| r.to_lowercase());
+        by_reseller.entry(reseller).or_default().push(one);
+    }
+    let extension = match format {
+        TableFormat::Csv => "csv",
+        TableFormat::Xlsx => "xlsx",
     };
-    write_table(out, &spec, &lines)?;
-    Ok(lines.len())
+    let mut bundles = Vec::new();
+    for (reseller, customers) in by_reseller {
+        let reseller_name = customers[0].row.reseller_name.clone();
+        let stem = match (&reseller, &reseller_name) {
+            (Some(id), Some(name)) => format!("credentials-{}-{id}", slug(name)),
+            (Some(id), None) => format!("credentials-{id}"),
+            (None, _) => "credentials-direct".to_string(),
+        };
+        let recipient = reseller.as_ref().and_then(|id| {
+            recipients
+                .iter()
+                .find(|(r, _)| r.eq_ignore_ascii_case(id))
+                .map(|(_, recipient)| recipient.clone())
+        });
+        let lines: Vec<[String; 11]> = customers.iter().map(|o| o.cells()).collect();
+        let bytes = Zeroizing::new(table_bytes(format, &CREDENTIALS, &lines).map_err(
+            |message| Error::Write {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(message),
+            },
+        )?);
+        drop(lines);
+        let (path, contents) = match &recipient {
+            None => (dir.join(format!("{stem}.{extension}")), bytes),
+            Some(recipient) => {
+                let sealed = crate::credentials::seal_to(recipient, &bytes)?;
+                (
+                    dir.join(format!("{stem}.{extension}.age")),
+                    Zeroizing::new(sealed),
+                )
+            }
+        };
+        let mut file = create(&path, true)?;
+        file.write_all(&contents)
+            .and_then(|()| file.sync_all())
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        bundles.push(Bundle {
+            path,
+            reseller,
+            reseller_name,
+            counted: counted(&customers),
+            sealed: recipient.is_some(),
+        });
+    }
+    Ok(bundles)
+}
+
+/// A reseller's name as a file name's part: `Adatum Resellers` → `adatum-resellers`.
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(40).collect()
 }

@@ -76,8 +76,14 @@ pub fn write_text(
         for (reseller, counts) in &report.by_reseller {
             writeln!(
                 out,
-                "  {reseller:<38} {:>8} {:>8} {:>8}",
-                counts.created, counts.failed, counts.invalid
+                "  {reseller:<38} {:>8} {:>8} {:>8}{}",
+                counts.created,
+                counts.failed,
+                counts.invalid,
+                counts
+                    .name
+                    .as_ref()
+                    .map_or_else(String::new, |name| format!("  {name}"))
             )?;
         }
     }

@@ -20,7 +20,7 @@ use std::path::Path;
 use crate::error::Error;
 
 /// What kind of file a name asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TableFormat {
     Csv,
     Xlsx,
@@ -58,18 +58,32 @@ pub struct TableSpec<'a> {
     pub sheet: &'a str,
 }
 
-/// Writes `rows` (each as many cells as there are columns) to `out`.
+/// Writes `rows` (each as many cells as there are columns) to `out`, in the format its name says.
 pub fn write_table<R: AsRef<[String]>>(
     out: &Path,
     spec: &TableSpec<'_>,
     rows: &[R],
 ) -> Result<(), Error> {
     let format = TableFormat::of(out)?;
-    let file = create(out, spec.private)?;
-    let failed = |message: String| Error::Write {
+    let bytes = table_bytes(format, spec, rows).map_err(|message| Error::Write {
         path: out.to_path_buf(),
         source: std::io::Error::other(message),
-    };
+    })?;
+    let mut file = create(out, spec.private)?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| Error::Write {
+            path: out.to_path_buf(),
+            source,
+        })
+}
+
+/// The table as the bytes of a file of `format` (CSV neutralised, workbook of text cells).
+pub fn table_bytes<R: AsRef<[String]>>(
+    format: TableFormat,
+    spec: &TableSpec<'_>,
+    rows: &[R],
+) -> Result<Vec<u8>, String> {
     match format {
         TableFormat::Csv => {
             let verbatim: Vec<bool> = spec
@@ -77,10 +91,10 @@ pub fn write_table<R: AsRef<[String]>>(
                 .iter()
                 .map(|c| spec.verbatim.contains(c))
                 .collect();
-            let mut writer = csv::Writer::from_writer(file);
+            let mut writer = csv::Writer::from_writer(Vec::new());
             writer
                 .write_record(spec.columns)
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
             for row in rows {
                 let cells = row.as_ref().iter().enumerate().map(|(i, cell)| {
                     if verbatim.get(i).copied().unwrap_or(false) {
@@ -91,44 +105,37 @@ pub fn write_table<R: AsRef<[String]>>(
                 });
                 writer
                     .write_record(cells.map(|c| c.into_owned()))
-                    .map_err(|e| failed(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
             }
-            let mut file = writer
-                .into_inner()
-                .map_err(|e| failed(e.error().to_string()))?;
-            file.flush().map_err(|e| failed(e.to_string()))?;
+            writer.into_inner().map_err(|e| e.error().to_string())
         }
         TableFormat::Xlsx => {
             let mut workbook = rust_xlsxwriter::Workbook::new();
             let sheet = workbook.add_worksheet();
-            sheet
-                .set_name(spec.sheet)
-                .map_err(|e| failed(e.to_string()))?;
+            sheet.set_name(spec.sheet).map_err(|e| e.to_string())?;
             let bold = rust_xlsxwriter::Format::new().set_bold();
             for (c, name) in spec.columns.iter().enumerate() {
                 sheet
                     .write_string_with_format(0, c as u16, *name, &bold)
-                    .map_err(|e| failed(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
             }
             for (r, row) in rows.iter().enumerate() {
-                let r = u32::try_from(r + 1).map_err(|_| failed("too many rows".into()))?;
+                let r = u32::try_from(r + 1).map_err(|_| "too many rows".to_string())?;
                 for (c, cell) in row.as_ref().iter().enumerate() {
                     // Text cells: `=1+1` stays `=1+1`, `00123` keeps its zeros.
                     sheet
                         .write_string(r, c as u16, cell)
-                        .map_err(|e| failed(e.to_string()))?;
+                        .map_err(|e| e.to_string())?;
                 }
             }
             sheet.autofit();
-            workbook
-                .save_to_writer(file)
-                .map_err(|e| failed(e.to_string()))?;
+            workbook.save_to_buffer().map_err(|e| e.to_string())
         }
     }
-    Ok(())
 }
 
-fn create(out: &Path, private: bool) -> Result<File, Error> {
+/// Creates `out` for writing: private ones new and 0600.
+pub fn create(out: &Path, private: bool) -> Result<File, Error> {
     let mut options = OpenOptions::new();
     options.write(true);
     if private {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bundles;
 mod doctor;
 mod emulator;
 mod encodings;
