@@ -18,7 +18,7 @@ use crate::error::{Error, ExitCode};
 use crate::intake::{self, IntakeSink};
 use crate::journal::import::{Import, ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
-use crate::journal::{Access, Journal, ops, queries};
+use crate::journal::{Access, Journal, ops, queries, steps};
 use crate::mapping::{Binding, Template};
 use crate::partner_center::{Cloud, PartnerCenter};
 use crate::printer;
@@ -109,6 +109,9 @@ pub struct JobSettings {
     pub remembered: serde_json::Value,
     /// A rehearsal on the built-in emulator (`--emulator`).
     pub rehearsal: bool,
+    /// Attest the Microsoft Customer Agreement for each customer created (and each created
+    /// already), as agreed on this day (`YYYY-MM-DD`).
+    pub attest_mca: Option<String>,
 }
 
 /// The last line of `run` and `resume` (CONTRACTS.md, "The run summary"): totals of the job, read
@@ -129,6 +132,8 @@ pub struct Summary {
     pub changed_after_creation: i64,
     /// Created rows that were the partner's customers already (adopted, not created anew).
     pub already_existed: i64,
+    /// The attestations of the Microsoft Customer Agreement.
+    pub attestations: queries::Attestations,
     /// What stopped the run, when an error did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -164,6 +169,7 @@ impl Summary {
             .sum(),
             changed_after_creation: status.changed_after_creation,
             already_existed: status.already_existed,
+            attestations: status.attestations,
             error: None,
         }
     }
@@ -286,13 +292,51 @@ fn work(
     if let Some(sheet) = &settings.sheet {
         *import = Some(import_sheet(journal, sheet, run_id, settings.retry_failed)?);
     }
-    let recovered = journal.recover_in_flight(run_id)?;
+    let (recovered, attestations) = journal.recover_in_flight(run_id)?;
     if recovered > 0 {
         printer::note(&format!(
             "{recovered} row(s) were in flight when the last run stopped: reconciling them first"
         ));
     }
+    if attestations > 0 {
+        printer::note(&format!(
+            "{attestations} attestation(s) were in flight when the last run stopped: reading those customers' agreements before sending any again"
+        ));
+    }
+    if let Some(agreed) = &settings.attest_mca {
+        steps::plan_attestations(&journal.conn, agreed).map_err(journal.sqlite())?;
+    }
+    let attesting = steps::any_planned(&journal.conn).map_err(journal.sqlite())?;
+    if attesting && settings.connection.cloud != Cloud::Global {
+        return Err(Error::usage(
+            format!(
+                "the Microsoft Customer Agreement is attested through the API in the global cloud only, and this run is for the `{}` cloud",
+                settings.connection.cloud.name()
+            ),
+            Some(match settings.attest_mca {
+                Some(_) => {
+                    "run without `--attest-mca` (and without `attest_mca = true` in the template)"
+                        .into()
+                }
+                None => {
+                    "this journal has attestations planned: work it with a global-cloud profile"
+                        .into()
+                }
+            }),
+        ));
+    }
     let queued = ops::work_count(&journal.conn).map_err(journal.sqlite())?;
+    if attesting {
+        let to_attest = steps::unfinished(&journal.conn).map_err(journal.sqlite())?;
+        printer::note(&format!(
+            "attesting the Microsoft Customer Agreement for each customer created{}",
+            if to_attest > 0 {
+                format!(" ({to_attest} created already)")
+            } else {
+                String::new()
+            }
+        ));
+    }
     if signals.stop.is_set() {
         // Stopped during the import (which is atomic and went through): nothing is sent.
         return Ok(Ending::Interrupted);
@@ -311,7 +355,7 @@ fn work(
         settings.connection.api_url,
         describe_rate(settings.rate)
     ));
-    dispatch(settings, writer, run_id, queued, signals)
+    dispatch(settings, writer, run_id, queued, attesting, signals)
 }
 
 /// A journal's customers belong to the partner tenant that created them: a run configured for
@@ -463,6 +507,7 @@ fn dispatch(
     writer: Arc<JournalWriter>,
     run_id: i64,
     queued: u64,
+    attesting: bool,
     signals: &Signals,
 ) -> Result<Ending, Error> {
     let http = http_client(settings.request_timeout, settings.dispatch.concurrency)?;
@@ -523,6 +568,16 @@ fn dispatch(
         )),
         None => {}
     }
+    if attesting {
+        match runtime.block_on(mca_template(&dispatcher)) {
+            Ok(template) => {
+                let _ = dispatcher.attest_template.set(template);
+            }
+            Err(why) => printer::warning(&format!(
+                "{why}: no agreement is attested in this run; creates go on, and `resume` attests them"
+            )),
+        }
+    }
     let _ = signals.in_flight.set(dispatcher.in_flight.clone());
     let show_progress = settings.progress && printer::progress_allowed();
     let rate = settings.rate;
@@ -537,6 +592,37 @@ fn dispatch(
         ending
     });
     Ok(result?)
+}
+
+/// The Microsoft Customer Agreement's current template id, read once per run (never hard-coded:
+/// partner-center-api.md §7). A few tries; not the Customer resource, so no pace slot.
+async fn mca_template(dispatcher: &Dispatcher) -> Result<String, String> {
+    use crate::partner_center::Lookup;
+    let mut why = String::new();
+    for attempt in 1..=3u32 {
+        let Ok(token) = dispatcher.auth.token().await else {
+            return Err("the agreement template could not be read: signing in failed".into());
+        };
+        let request_id = crate::journal::import::new_request_id();
+        match dispatcher.pc.mca_template_id(&request_id, &token).await {
+            Lookup::Found(Some(template)) => return Ok(template),
+            Lookup::Found(None) => {
+                return Err("Partner Center lists no Microsoft Customer Agreement template".into());
+            }
+            Lookup::Unauthorized => dispatcher.auth.invalidate(&token).await,
+            other => why = other.describe(),
+        }
+        if !dispatcher
+            .stop
+            .sleep(Duration::from_secs(u64::from(attempt)))
+            .await
+        {
+            break;
+        }
+    }
+    Err(format!(
+        "the Microsoft Customer Agreement's template could not be read ({why})"
+    ))
 }
 
 /// The job's answer to SIGINT and SIGTERM, from the moment its journal is open to its end: a
@@ -769,7 +855,8 @@ fn exit_code(ending: &Ending, status: &queries::StatusReport) -> ExitCode {
                 .filter(|s| **s != RowState::Created)
                 .map(|s| status.count(*s))
                 .sum();
-            if not_created - status.acknowledged == 0 {
+            let attestations = status.attestations.pending + status.attestations.failed;
+            if not_created - status.acknowledged == 0 && attestations == 0 {
                 ExitCode::Success
             } else {
                 ExitCode::RowsFailed

@@ -101,6 +101,63 @@ impl Reseller {
     }
 }
 
+/// An agreement's metadata (`GET /v1/agreements`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgreementMetadata {
+    #[serde(default, rename = "templateId", alias = "TemplateId")]
+    pub template_id: Option<String>,
+}
+
+/// An agreement a customer has attested (`GET /v1/customers/{id}/agreements`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Agreement {
+    #[serde(default, rename = "templateId", alias = "TemplateId")]
+    pub template_id: Option<String>,
+    #[serde(default, rename = "type", alias = "Type")]
+    pub kind: Option<String>,
+}
+
+/// The body of `POST /v1/customers/{id}/agreements` for the Microsoft Customer Agreement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgreementRequest {
+    pub primary_contact: Contact,
+    pub template_id: String,
+    /// `2026-11-20T00:00:00Z`.
+    pub date_agreed: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+impl AgreementRequest {
+    /// The attestation for the customer a request created: its primary contact, agreed on `date`.
+    pub fn mca(customer: &CustomerRequest, template_id: &str, date: &str) -> AgreementRequest {
+        let billing = &customer.billing_profile;
+        let address = &billing.default_address;
+        AgreementRequest {
+            primary_contact: Contact {
+                first_name: address.first_name.clone(),
+                last_name: address.last_name.clone(),
+                email: billing.email.clone(),
+                phone_number: address.phone_number.clone(),
+            },
+            template_id: template_id.to_string(),
+            date_agreed: format!("{date}T00:00:00Z"),
+            kind: "MicrosoftCustomerAgreement".into(),
+        }
+    }
+}
+
 /// `{"totalCount": n, "items": [...]}`.
 #[derive(Debug, Deserialize)]
 pub struct Collection<T> {

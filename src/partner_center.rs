@@ -17,10 +17,10 @@ use crate::model::{ApiError, Collection, Customer};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// What became of a create.
+/// What became of a create (of a customer, or of anything else a `POST` makes: an agreement).
 #[derive(Debug)]
-pub enum CreateOutcome {
-    Created(Customer),
+pub enum CreateOutcome<T = Customer> {
+    Created(T),
     Throttled {
         retry_after: Duration,
     },
@@ -198,13 +198,35 @@ impl PartnerCenter {
         request_id: &str,
         token: &SecretString,
     ) -> CreateOutcome {
+        self.post(self.customers_url.clone(), body, request_id, token)
+            .await
+    }
+
+    /// `POST /v1/customers/{id}/agreements`: attests the customer's acceptance of an agreement.
+    pub async fn attest_agreement(
+        &self,
+        customer_id: &str,
+        body: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> CreateOutcome<serde_json::Value> {
+        let url = format!("{}/v1/customers/{customer_id}/agreements", self.base);
+        match reqwest::Url::parse(&url) {
+            Ok(url) => self.post(url, body, request_id, token).await,
+            Err(e) => CreateOutcome::NotSent(format!("`{url}` is not a URL: {e}")),
+        }
+    }
+
+    /// A `POST` of a JSON `body`, its outcome classified (see the module docs).
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        url: reqwest::Url,
+        body: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> CreateOutcome<T> {
         let sent = self
-            .request(
-                reqwest::Method::POST,
-                self.customers_url.clone(),
-                token,
-                request_id,
-            )
+            .request(reqwest::Method::POST, url, token, request_id)
             .header(CONTENT_TYPE, JSON)
             .body(body.to_string())
             .send()
@@ -233,8 +255,8 @@ impl PartnerCenter {
             }
         };
         if status.is_success() {
-            return match serde_json::from_slice::<Customer>(&bytes) {
-                Ok(customer) => CreateOutcome::Created(customer),
+            return match serde_json::from_slice::<T>(&bytes) {
+                Ok(created) => CreateOutcome::Created(created),
                 Err(e) => CreateOutcome::Ambiguous {
                     status: Some(status.as_u16()),
                     code: None,
@@ -387,6 +409,39 @@ impl PartnerCenter {
         self.read::<serde_json::Value>("/v1/customers", &[("size", "1")], request_id, token)
             .await
             .map_found(|_| ())
+    }
+
+    /// The Microsoft Customer Agreement's current template id (`GET /v1/agreements`).
+    pub async fn mca_template_id(
+        &self,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<Option<String>> {
+        self.read::<Collection<crate::model::AgreementMetadata>>(
+            "/v1/agreements",
+            &[("agreementType", "MicrosoftCustomerAgreement")],
+            request_id,
+            token,
+        )
+        .await
+        .map_found(|list| list.items.into_iter().find_map(|a| a.template_id))
+    }
+
+    /// The agreements a customer has attested (`GET /v1/customers/{id}/agreements`).
+    pub async fn agreements(
+        &self,
+        customer_id: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<Vec<crate::model::Agreement>> {
+        self.read::<Collection<crate::model::Agreement>>(
+            &format!("/v1/customers/{customer_id}/agreements"),
+            &[],
+            request_id,
+            token,
+        )
+        .await
+        .map_found(|list| list.items)
     }
 
     /// The provider's indirect resellers (App+User only).

@@ -143,6 +143,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub add_sheet: bool,
 
+    /// After each customer is created, attest its acceptance of the Microsoft Customer Agreement
+    /// (the contact is the row's name, email and phone; global cloud only). Customers this journal
+    /// created before are attested too. Also the template key `attest_mca = true`.
+    #[arg(long)]
+    pub attest_mca: bool,
+
+    /// The day the customers accepted the agreement, `YYYY-MM-DD` (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub agreed_date: Option<String>,
+
     #[command(flatten)]
     pub job: super::job_args::JobArgs,
 }

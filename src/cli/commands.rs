@@ -20,6 +20,7 @@ fn job_settings(
     retry_failed: bool,
     resolved: super::job_args::Resolved,
     progress: bool,
+    attest_mca: Option<String>,
 ) -> JobSettings {
     JobSettings {
         command,
@@ -34,6 +35,39 @@ fn job_settings(
         progress,
         rehearsal: resolved.remembered["emulator"] == serde_json::Value::Bool(true),
         remembered: resolved.remembered,
+        attest_mca,
+    }
+}
+
+/// The day agreed for `--attest-mca`: `--agreed-date`, checked, or today (UTC). An agreement
+/// cannot have been accepted on a day still to come.
+fn agreed_date(attest: bool, flag: Option<&str>) -> Result<Option<String>, Error> {
+    let today = chrono::Utc::now().date_naive();
+    match (attest, flag) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(Error::usage(
+            "`--agreed-date` is the day of the Microsoft Customer Agreement's acceptance, and nothing is attested in this run".to_string(),
+            Some("add `--attest-mca` (or `attest_mca = true` in the template)".into()),
+        )),
+        (true, None) => Ok(Some(today.format("%Y-%m-%d").to_string())),
+        (true, Some(text)) => {
+            let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+                Error::usage(
+                    format!(
+                        "`--agreed-date {}`: not a date as `YYYY-MM-DD`",
+                        crate::shown::shown(text)
+                    ),
+                    None,
+                )
+            })?;
+            if date > today {
+                return Err(Error::usage(
+                    format!("`--agreed-date {date}` is after today ({today}): an agreement cannot have been accepted yet"),
+                    None,
+                ));
+            }
+            Ok(Some(date.format("%Y-%m-%d").to_string()))
+        }
     }
 }
 
@@ -54,6 +88,13 @@ fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> Result<ExitCode
                 s.throttled,
                 s.elapsed_s
             ));
+            let a = s.attestations;
+            if a.attested + a.pending + a.failed > 0 {
+                printer::note(&format!(
+                    "Microsoft Customer Agreement: {} attested, {} pending, {} failed",
+                    a.attested, a.pending, a.failed
+                ));
+            }
             printer::out(&format!(
                 "{}\n",
                 serde_json::to_string(&outcome.summary).unwrap_or_default()
@@ -72,6 +113,7 @@ fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> Result<ExitCode
                                    "throttled": 0, "elapsed_s": 0.0, "exit_code": code as i32,
                                    "created_this_run": 0, "pending": 0,
                                    "changed_after_creation": 0, "already_existed": 0,
+                                   "attestations": {"attested": 0, "pending": 0, "failed": 0},
                                    "error": error.to_string()})
             ));
             Err(error)
@@ -116,6 +158,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                 demo.folder.display()
             ));
         }
+        let attest = agreed_date(
+            args.attest_mca || template.attest_mca,
+            args.agreed_date.as_deref(),
+        )?;
         let resolved = resolve(&args.job, &Value::Null, demo.as_ref())?;
         let sheet = SheetInput {
             path: args.sheet.path.clone(),
@@ -130,6 +176,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             args.retry_failed,
             resolved,
             !args.job.no_progress,
+            attest,
         );
         let outcome = run_job(settings);
         drop(demo);
@@ -163,6 +210,7 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode, Error> {
             false,
             resolved,
             !args.job.no_progress,
+            None,
         );
         let outcome = run_job(settings);
         drop(demo);

@@ -158,7 +158,11 @@ impl Dispatcher {
         self.settle(row, Some(attempt), settle).await
     }
 
-    async fn take_effect(&self, effect: Effect, token: &SecretString) -> Result<(), JournalError> {
+    pub(super) async fn take_effect(
+        &self,
+        effect: Effect,
+        token: &SecretString,
+    ) -> Result<(), JournalError> {
         match effect {
             Effect::None => {}
             Effect::Throttle(retry_after) => {
@@ -191,17 +195,17 @@ impl Dispatcher {
 }
 
 /// What an outcome says, as the journal records it.
-struct Told {
-    status: Option<u16>,
+pub(super) struct Told {
+    pub status: Option<u16>,
     /// Partner Center's error code.
-    code: Option<String>,
-    message: String,
+    pub code: Option<String>,
+    pub message: String,
     /// The attempt's outcome column.
-    name: &'static str,
+    pub name: &'static str,
 }
 
 impl Told {
-    fn of(outcome: &CreateOutcome) -> Told {
+    pub(super) fn of<T>(outcome: &CreateOutcome<T>) -> Told {
         let told = |status, code: &Option<String>, message: String, name| Told {
             status,
             code: code.clone(),

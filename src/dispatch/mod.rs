@@ -23,20 +23,24 @@
 //!   without that lookup ([`verdict`]).
 //! - Every request to `/v1/customers...` — creates, lookups, retries — takes a pace slot.
 //!
+//! A created row with an attestation planned goes on to it ([`attest`]: the step after the
+//! create, with the same rules — place, pace slot, intent, reconcile before sending again).
+//!
 //! Files: [`attempt`] sends one create and records its outcome; [`verdict`] decides what an
 //! outcome means for the row (a pure function); [`reconcile`] resolves unknown outcomes;
 //! [`in_flight`] sizes the number of requests out to the observed latency; [`pace`] keeps the
 //! rate; [`stop`] ends it all promptly.
 
 mod attempt;
+pub mod attest;
 pub mod in_flight;
 pub mod pace;
 mod reconcile;
 pub mod stop;
 pub mod verdict;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -99,6 +103,7 @@ pub struct Progress {
     pub failed: AtomicU64,
     pub retrying: AtomicU64,
     pub throttled: AtomicU64,
+    pub attested: AtomicU64,
 }
 
 pub struct Dispatcher {
@@ -111,6 +116,9 @@ pub struct Dispatcher {
     pub run_id: i64,
     pub stop: StopSignal,
     pub progress: Arc<Progress>,
+    /// The Microsoft Customer Agreement's template id, fetched once per run when attestations
+    /// are to be made; without it, none is.
+    pub attest_template: OnceLock<String>,
     permission_refusals: AtomicU64,
     any_created: AtomicBool,
 }
@@ -139,6 +147,7 @@ impl Dispatcher {
             run_id,
             stop,
             progress: Arc::new(Progress::default()),
+            attest_template: OnceLock::new(),
             permission_refusals: AtomicU64::new(0),
             any_created: AtomicBool::new(false),
         }
@@ -238,7 +247,8 @@ impl Dispatcher {
                     }
                     self.attempt(&mut row).await?
                 }
-                RowState::Created | RowState::Failed | RowState::Invalid => return Ok(()),
+                RowState::Created => self.attest(&mut row).await?,
+                RowState::Failed | RowState::Invalid => return Ok(()),
             };
             if !went_on {
                 return Ok(()); // left as it is for a later run
@@ -272,7 +282,7 @@ impl Dispatcher {
             .journal
             .exec_settle(move |tx| {
                 if let Some(attempt) = &attempt {
-                    ops::record_create_attempt(tx, row_id, run_id, attempt)?;
+                    ops::record_attempt(tx, row_id, run_id, ops::AttemptKind::Create, attempt)?;
                 }
                 let mut settle = settle;
                 ops::settle_row(tx, row_id, run_id, &mut settle)?;
@@ -280,8 +290,14 @@ impl Dispatcher {
             })
             .await?;
         match settle {
-            Settle::Created { .. } => {
+            Settle::Created {
+                customer_id,
+                already_existed,
+                ..
+            } => {
                 row.state = RowState::Created;
+                row.customer_id = Some(customer_id);
+                row.already_existed = already_existed;
                 self.any_created.store(true, Relaxed);
                 self.progress.created.fetch_add(1, Relaxed);
             }

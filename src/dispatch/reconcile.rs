@@ -170,7 +170,7 @@ impl Dispatcher {
 
     /// One lookup: a place among the requests out, a pace slot if `paced`, the attempt journaled,
     /// the request, the attempt finished. `None` when the run stopped before it was sent.
-    async fn lookup<T, F: Future<Output = Lookup<T>>>(
+    pub(super) async fn lookup<T, F: Future<Output = Lookup<T>>>(
         &self,
         row: &QueuedRow,
         kind: AttemptKind,

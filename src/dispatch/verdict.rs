@@ -70,7 +70,7 @@ pub enum Effect {
 }
 
 /// The verdict on one create, and its effect on the run.
-pub fn judge(outcome: &CreateOutcome, history: History) -> (Verdict, Effect) {
+pub fn judge<T>(outcome: &CreateOutcome<T>, history: History) -> (Verdict, Effect) {
     let retry = |wait, request_id| Verdict::Retry { wait, request_id };
     match outcome {
         CreateOutcome::Created(_) => (Verdict::Created, Effect::None),

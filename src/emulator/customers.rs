@@ -393,10 +393,36 @@ pub async fn reset_password(
     }
 }
 
+/// `GET /v1/customers/{id}/agreements`: the agreements the customer has attested.
+pub async fn list_agreements(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let inner = shared.lock();
+    let found = inner
+        .customer_by_id(&id)
+        .filter(|c| c.partner_tenant == caller.token.tenant)
+        .map(|c| (c.agreements.clone(), c.domain.clone()));
+    drop(inner);
+    match found {
+        Some((agreements, domain)) => with_domain(
+            json_response(
+                200,
+                json!({"totalCount": agreements.len(), "items": agreements,
+                       "attributes": {"objectType": "Collection"}}),
+            ),
+            Some(domain),
+        ),
+        None => not_found(&shared, &format!("The customer `{id}`")),
+    }
+}
+
 /// `POST /v1/customers/{id}/agreements`: attests the Microsoft Customer Agreement.
 pub async fn attest_agreement(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
+    abort: Option<Extension<ConnAbort>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -434,17 +460,31 @@ pub async fn attest_agreement(
     if let Some(problem) = problem {
         return error_response(&shared, 400, 3000, &problem);
     }
-    let mut inner = shared.lock();
-    let stored = inner
+    let stored = shared
+        .lock()
         .customer_by_id_mut(&id)
         .filter(|c| c.partner_tenant == caller.token.tenant)
         .map(|c| {
             c.agreements.push(agreement.clone());
             c.domain.clone()
         });
-    drop(inner);
     match stored {
         Some(domain) => {
+            if let Some(Extension(abort)) = abort
+                && shared.chance(shared.config.faults.drop_after_attest_rate)
+            {
+                shared.lock().log.push(LogEntry {
+                    t: caller.arrived.as_secs_f64(),
+                    method: "POST".into(),
+                    path: format!("/v1/customers/{id}/agreements"),
+                    status: 201,
+                    request_id: caller.request_id.clone(),
+                    domain: Some(domain.clone()),
+                    dropped: true,
+                });
+                abort.0.notify_one();
+                std::future::pending::<()>().await;
+            }
             let mut body = agreement;
             body["attributes"] = json!({"objectType": "Agreement"});
             with_domain(json_response(201, body), Some(domain))

@@ -58,7 +58,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/v1/customers/{id}/agreements",
-            post(customers::attest_agreement),
+            post(customers::attest_agreement).get(customers::list_agreements),
         )
         .route("/v1/domains/{domain}", get(customers::domain_exists))
         .route("/v1/relationships", get(reference::relationships))

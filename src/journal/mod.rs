@@ -17,6 +17,7 @@ pub mod import;
 mod lock;
 pub mod ops;
 pub mod queries;
+pub mod steps;
 pub mod writer;
 
 use std::fs::OpenOptions;
@@ -211,8 +212,10 @@ impl Journal {
 
     /// After a crash, nobody knows whether an `in_flight` request was processed. Each becomes
     /// `in_doubt`, and its attempt is recorded as interrupted, under the run before `run_id` (the
-    /// one that sent it: only one process works a journal at a time).
-    pub fn recover_in_flight(&self, run_id: i64) -> Result<usize, JournalError> {
+    /// one that sent it: only one process works a journal at a time). Attestations in flight are
+    /// recovered the same way ([`steps::recover_in_flight`]). Returns the rows and the
+    /// attestations recovered.
+    pub fn recover_in_flight(&self, run_id: i64) -> Result<(usize, usize), JournalError> {
         let now = now();
         let tx = self.conn.unchecked_transaction().map_err(self.sqlite())?;
         tx.execute(
@@ -236,8 +239,9 @@ impl Journal {
                 [&now],
             )
             .map_err(self.sqlite())?;
+        let attestations = steps::recover_in_flight(&tx, run_id).map_err(self.sqlite())?;
         tx.commit().map_err(self.sqlite())?;
-        Ok(recovered)
+        Ok((recovered, attestations))
     }
 
     /// Records the start of a run; returns its id.

@@ -28,6 +28,12 @@ pub struct QueuedRow {
     pub auth_retry: bool,
     /// In memory only: create attempts in this run (`--max-attempts` counts these).
     pub tries: u32,
+    /// The customer's id, once created.
+    pub customer_id: Option<String>,
+    /// The customer was the partner's already (adopted, not created by this journal).
+    pub already_existed: bool,
+    /// The attestation of the Microsoft Customer Agreement, when one is planned.
+    pub attest: Option<super::steps::QueuedStep>,
 }
 
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
@@ -42,8 +48,11 @@ pub struct QueueCursor {
     id: i64,
 }
 
-const QUEUED: &str = "state IN ('pending', 'retry_wait', 'in_doubt', 'in_flight')
-     AND domain IS NOT NULL AND request_body IS NOT NULL";
+/// A row is queued while its create, or a step after it, is unfinished.
+const QUEUED: &str = "(rows.state IN ('pending', 'retry_wait', 'in_doubt', 'in_flight')
+       OR (rows.state = 'created' AND EXISTS (SELECT 1 FROM steps s WHERE s.row_id = rows.id
+                                         AND s.state IN ('pending', 'in_flight', 'in_doubt'))))
+     AND rows.domain IS NOT NULL AND rows.request_body IS NOT NULL";
 
 /// How many rows the dispatcher has to bring to a terminal state.
 pub fn work_count(conn: &Connection) -> Result<u64, rusqlite::Error> {
@@ -65,11 +74,14 @@ pub fn work_page(
     limit: usize,
 ) -> Result<Vec<QueuedRow>, rusqlite::Error> {
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT id, domain, sheet_row, request_body, state, attempts, request_id, ambiguous,
-                in_doubt_since, not_before, reseller
+        "SELECT rows.id, rows.domain, rows.sheet_row, rows.request_body, rows.state,
+                rows.attempts, rows.request_id, rows.ambiguous, rows.in_doubt_since,
+                rows.not_before, rows.reseller, rows.customer_id, rows.already_existed,
+                st.state, st.request_id, st.attempts, st.detail
          FROM rows INDEXED BY rows_sheet_row
-         WHERE {QUEUED} AND (sheet_row, id) > (?1, ?2)
-         ORDER BY sheet_row, id
+         LEFT JOIN steps st ON st.row_id = rows.id AND st.step = 'attest_mca'
+         WHERE {QUEUED} AND (rows.sheet_row, rows.id) > (?1, ?2)
+         ORDER BY rows.sheet_row, rows.id
          LIMIT ?3"
     ))?;
     let rows = statement
@@ -91,6 +103,23 @@ pub fn work_page(
                 reseller: r.get(10)?,
                 auth_retry: false,
                 tries: 0,
+                customer_id: r.get(11)?,
+                already_existed: r.get(12)?,
+                attest: match r.get::<_, Option<String>>(13)? {
+                    Some(state) => Some(super::steps::QueuedStep {
+                        state: super::steps::StepState::parse(&state)
+                            .unwrap_or(super::steps::StepState::Pending),
+                        request_id: r
+                            .get::<_, Option<String>>(14)?
+                            .unwrap_or_else(super::import::new_request_id),
+                        attempts: r.get(15)?,
+                        agreed: super::steps::agreed_of(r.get::<_, Option<String>>(16)?.as_deref())
+                            .unwrap_or_default(),
+                        tries: 0,
+                        looked: false,
+                    }),
+                    None => None,
+                },
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -109,6 +138,10 @@ pub enum AttemptKind {
     Create,
     LookupDomain,
     LookupCustomer,
+    /// `POST /v1/customers/{id}/agreements`.
+    AttestMca,
+    /// `GET /v1/customers/{id}/agreements`, reconciling an attestation.
+    LookupAgreements,
 }
 
 impl AttemptKind {
@@ -117,13 +150,15 @@ impl AttemptKind {
             AttemptKind::Create => "create",
             AttemptKind::LookupDomain => "lookup_domain",
             AttemptKind::LookupCustomer => "lookup_customer",
+            AttemptKind::AttestMca => "attest_mca",
+            AttemptKind::LookupAgreements => "lookup_agreements",
         }
     }
 }
 
 /// The write-ahead intent of a create: the row becomes `in_flight` with the request id it is about
 /// to use. Returns the time the attempt starts. Its attempt row is written with its outcome
-/// ([`record_create_attempt`]); an attempt cut short by a crash is recorded by
+/// ([`record_attempt`]); an attempt cut short by a crash is recorded by
 /// [`Journal::recover_in_flight`](super::Journal::recover_in_flight).
 pub fn mark_in_flight(
     tx: &mut Batch<'_>,
@@ -152,10 +187,12 @@ pub struct CreateAttempt {
     pub end: AttemptEnd,
 }
 
-pub fn record_create_attempt(
+/// Records a create (or an attestation: `kind`) attempt with its outcome.
+pub fn record_attempt(
     tx: &Batch<'_>,
     row_id: i64,
     run_id: i64,
+    kind: AttemptKind,
     attempt: &CreateAttempt,
 ) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(
@@ -166,7 +203,7 @@ pub fn record_create_attempt(
     .execute(params![
         row_id,
         run_id,
-        AttemptKind::Create.as_str(),
+        kind.as_str(),
         attempt.request_id,
         attempt.correlation_id,
         attempt.started,

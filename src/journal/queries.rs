@@ -19,8 +19,18 @@ pub struct StatusReport {
     pub acknowledged: i64,
     /// Created rows that were the partner's customers already (adopted).
     pub already_existed: i64,
+    /// The attestations of the Microsoft Customer Agreement, for created rows.
+    pub attestations: Attestations,
     pub by_reseller: BTreeMap<String, ResellerCounts>,
     pub runs: Vec<RunInfo>,
+}
+
+/// `"attestations": {"attested": n, "pending": n, "failed": n}` (CONTRACTS.md).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Attestations {
+    pub attested: i64,
+    pub pending: i64,
+    pub failed: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -81,6 +91,16 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
         )?
     } else {
         0
+    };
+    let attestations = if has_table(conn, "steps")? {
+        let (attested, pending, failed) = super::steps::counts(conn)?;
+        Attestations {
+            attested,
+            pending,
+            failed,
+        }
+    } else {
+        Attestations::default()
     };
     let mut by_reseller: BTreeMap<String, ResellerCounts> = BTreeMap::new();
     let mut grouped = conn.prepare(
@@ -165,6 +185,7 @@ pub fn status(conn: &Connection) -> Result<StatusReport, rusqlite::Error> {
         throttled,
         acknowledged,
         already_existed,
+        attestations,
         by_reseller,
         runs,
     })
@@ -187,9 +208,11 @@ pub struct ResultRow {
     pub credentials_lost: bool,
     pub changed_after_creation: bool,
     pub already_existed: bool,
+    /// The Microsoft Customer Agreement is attested.
+    pub mca_attested: bool,
 }
 
-pub const RESULT_COLUMNS: [&str; 14] = [
+pub const RESULT_COLUMNS: [&str; 15] = [
     "row",
     "domain",
     "company_name",
@@ -204,6 +227,7 @@ pub const RESULT_COLUMNS: [&str; 14] = [
     "credentials_lost",
     "changed_after_creation",
     "already_existed",
+    "mca_attested",
 ];
 
 pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
@@ -212,10 +236,16 @@ pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
     } else {
         "0"
     };
+    let attested = if has_table(conn, "steps")? {
+        "EXISTS (SELECT 1 FROM steps s WHERE s.row_id = rows.id AND s.step = 'attest_mca'
+                 AND s.state = 'done')"
+    } else {
+        "0"
+    };
     let mut statement = conn.prepare(&format!(
         "SELECT sheet_row, domain, company_name, reseller, external_id, state, customer_id,
                 commerce_id, last_error_code, last_error_message, attempts, credentials_lost,
-                changed_after_creation, {already_existed}
+                changed_after_creation, {already_existed}, {attested}
          FROM rows ORDER BY sheet_row, id"
     ))?;
     statement
@@ -235,6 +265,7 @@ pub fn results(conn: &Connection) -> Result<Vec<ResultRow>, rusqlite::Error> {
                 credentials_lost: r.get(11)?,
                 changed_after_creation: r.get(12)?,
                 already_existed: r.get(13)?,
+                mca_attested: r.get(14)?,
             })
         })?
         .collect()

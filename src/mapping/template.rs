@@ -18,6 +18,8 @@ struct TemplateFile {
     #[serde(default)]
     direct: bool,
     #[serde(default)]
+    attest_mca: bool,
+    #[serde(default)]
     aliases: BTreeMap<String, Aliases>,
     #[serde(default)]
     defaults: BTreeMap<String, String>,
@@ -40,6 +42,8 @@ pub struct Template {
     pub origin: String,
     /// The sheet lists direct customers of the provider: no reseller column is needed.
     pub direct: bool,
+    /// Attest the Microsoft Customer Agreement for each customer created (as `--attest-mca`).
+    pub attest_mca: bool,
     aliases: HashMap<String, Field>,
     defaults: Vec<Option<String>>,
     constants: Vec<Option<String>>,
@@ -137,6 +141,7 @@ impl Template {
             name: file.name.unwrap_or_else(|| origin.to_string()),
             origin: origin.to_string(),
             direct: file.direct,
+            attest_mca: file.attest_mca,
             aliases,
             defaults,
             constants,

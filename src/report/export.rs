@@ -17,7 +17,7 @@ use crate::journal::queries::{self, CredentialRow, RESULT_COLUMNS, ResultRow, Se
 use crate::report::table::{TableFormat, TableSpec, create, table_bytes, write_table};
 use zeroize::Zeroizing;
 
-fn cells(row: &ResultRow) -> [String; 14] {
+fn cells(row: &ResultRow) -> [String; 15] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         row.row.to_string(),
@@ -34,6 +34,7 @@ fn cells(row: &ResultRow) -> [String; 14] {
         row.credentials_lost.to_string(),
         row.changed_after_creation.to_string(),
         row.already_existed.to_string(),
+        row.mca_attested.to_string(),
     ]
 }
 
@@ -42,7 +43,7 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
     TableFormat::of(out)?;
     let rows = queries::results(conn)
         .map_err(|e| Error::usage(format!("cannot read the journal: {e}"), None))?;
-    let lines: Vec<[String; 14]> = rows.iter().map(cells).collect();
+    let lines: Vec<[String; 15]> = rows.iter().map(cells).collect();
     let spec = TableSpec {
         columns: &RESULT_COLUMNS,
         verbatim: &[],

@@ -61,6 +61,14 @@ pub fn write_text(
         };
         writeln!(out, "  {:<11} {n:>8}{note}", state.as_str())?;
     }
+    let a = report.attestations;
+    if a.attested + a.pending + a.failed > 0 {
+        writeln!(
+            out,
+            "  Microsoft Customer Agreement: {} attested, {} pending, {} failed",
+            a.attested, a.pending, a.failed
+        )?;
+    }
     if report.acknowledged > 0 {
         writeln!(
             out,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod agreements;
 mod bundles;
 mod doctor;
 mod emulator;
