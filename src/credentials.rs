@@ -314,3 +314,60 @@ mod tests {
         assert_eq!(password.expose_secret(), "Old!pass-1");
     }
 }
+
+/// A new admin password for a reset: 16 characters from a CSPRNG, with upper and lower case, a
+/// digit and a symbol (Partner Center wants three of the four kinds). No `=`, `+`, `-` or `@`, and
+/// never a symbol first: a password pasted into a spreadsheet must not read as a formula. No
+/// look-alikes (`O`/`0`, `l`/`1`/`I`): it may be read aloud over the phone.
+pub fn new_admin_password() -> SecretString {
+    use rand::Rng;
+    use rand::seq::SliceRandom;
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const DIGITS: &[u8] = b"23456789";
+    const SYMBOLS: &[u8] = b"!#$%&*?";
+    const LETTERS: [&[u8]; 3] = [UPPER, LOWER, DIGITS];
+    let mut rng = rand::rng();
+    let pick =
+        |rng: &mut rand::rngs::ThreadRng, class: &[u8]| class[rng.random_range(0..class.len())];
+    let mut rest: Vec<u8> = vec![
+        pick(&mut rng, LOWER),
+        pick(&mut rng, DIGITS),
+        pick(&mut rng, SYMBOLS),
+    ];
+    while rest.len() < 15 {
+        let class = LETTERS[rng.random_range(0..LETTERS.len())];
+        rest.push(pick(&mut rng, class));
+    }
+    rest.shuffle(&mut rng);
+    let mut password = Zeroizing::new(String::with_capacity(16));
+    password.push(pick(&mut rng, UPPER) as char);
+    password.extend(rest.iter().map(|&b| b as char));
+    rest.fill(0);
+    SecretString::from(password.as_str().to_string())
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn new_passwords_are_strong_distinct_and_never_a_formula() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..500 {
+            let password = new_admin_password();
+            let p = password.expose_secret();
+            assert_eq!(p.chars().count(), 16);
+            assert!(p.chars().any(|c| c.is_ascii_uppercase()), "{p}");
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()), "{p}");
+            assert!(p.chars().any(|c| c.is_ascii_digit()), "{p}");
+            assert!(p.chars().any(|c| "!#$%&*?".contains(c)), "{p}");
+            assert!(p.starts_with(|c: char| c.is_ascii_uppercase()), "{p}");
+            assert!(
+                !p.contains(['=', '+', '-', '@', 'O', '0', 'l', '1', 'I']),
+                "{p}"
+            );
+            assert!(seen.insert(p.to_string()));
+        }
+    }
+}

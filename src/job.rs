@@ -13,12 +13,12 @@ use serde::Serialize;
 use crate::auth::cache::CacheKey;
 use crate::auth::{AuthSettings, TokenCache, TokenProvider};
 use crate::credentials::Sealer;
-use crate::dispatch::{DispatchSettings, Dispatcher, Ending, InFlight, Pacer, StopSignal};
+use crate::dispatch::{DispatchSettings, Dispatcher, Ending, InFlight, Pacer, Queue, StopSignal};
 use crate::error::{Error, ExitCode};
 use crate::intake::{self, IntakeSink};
 use crate::journal::import::{Import, ImportSummary, file_hash};
 use crate::journal::writer::JournalWriter;
-use crate::journal::{Access, Journal, ops, queries, steps};
+use crate::journal::{Access, Journal, ops, queries, resets, steps};
 use crate::mapping::{Binding, Template};
 use crate::partner_center::{Cloud, PartnerCenter};
 use crate::printer;
@@ -112,6 +112,8 @@ pub struct JobSettings {
     /// Attest the Microsoft Customer Agreement for each customer created (and each created
     /// already), as agreed on this day (`YYYY-MM-DD`).
     pub attest_mca: Option<String>,
+    /// What the job works through: onboarding (`run`, `resume`) or credential recovery.
+    pub queue: Queue,
 }
 
 /// The last line of `run` and `resume` (CONTRACTS.md, "The run summary"): totals of the job, read
@@ -134,6 +136,9 @@ pub struct Summary {
     pub already_existed: i64,
     /// The attestations of the Microsoft Customer Agreement.
     pub attestations: queries::Attestations,
+    /// `recover-credentials`: the passwords reset and sealed, over the journal's life.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<i64>,
     /// What stopped the run, when an error did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -170,6 +175,7 @@ impl Summary {
             changed_after_creation: status.changed_after_creation,
             already_existed: status.already_existed,
             attestations: status.attestations,
+            recovered: None,
             error: None,
         }
     }
@@ -201,6 +207,7 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     let run = Arc::new(OnceLock::new());
     let signals = Signals::watch(QuitNow {
         journal: journal_path.clone(),
+        queue: settings.queue,
         run_id: run.clone(),
         started,
         rehearsal: settings.rehearsal,
@@ -222,14 +229,26 @@ pub fn run_job(settings: JobSettings) -> Result<JobOutcome, Error> {
     journal = holder.into_journal(&journal_path)?;
     let status = queries::status(&journal.conn).map_err(journal.sqlite())?;
     let (exit, ending, error) = match worked {
-        Ok(ending) => (exit_code(&ending, &status), Some(ending), None),
+        Ok(ending) => (
+            exit_code(&ending, &status, settings.queue),
+            Some(ending),
+            None,
+        ),
         Err(error) => (error.exit_code(), None, Some(error)),
     };
     journal.finish_run(run_id, exit as i32)?;
+    let recovered = if settings.queue == Queue::LostCredentials {
+        resets::recovered(&journal.conn).map_err(journal.sqlite())?
+    } else {
+        0
+    };
     drop(journal);
     let mut summary = Summary::of(&status, run_id, started, exit);
     summary.error = error.as_ref().map(ToString::to_string);
-    let resume = resume_command(&journal_path, settings.rehearsal);
+    if settings.queue == Queue::LostCredentials {
+        summary.recovered = Some(recovered);
+    }
+    let resume = resume_command(&journal_path, settings.rehearsal, settings.queue);
     match &ending {
         Some(Ending::AuthStopped(why, hint)) => {
             let mut hints: Vec<String> = hint.iter().cloned().collect();
@@ -289,6 +308,9 @@ fn work(
     let Holder::Journal(journal) = holder else {
         unreachable!("work starts with the journal in hand")
     };
+    if settings.queue == Queue::LostCredentials {
+        return recover_credentials(settings, sealer, run_id, signals, holder);
+    }
     if let Some(sheet) = &settings.sheet {
         *import = Some(import_sheet(journal, sheet, run_id, settings.retry_failed)?);
     }
@@ -356,6 +378,58 @@ fn work(
         describe_rate(settings.rate)
     ));
     dispatch(settings, writer, run_id, queued, attesting, signals)
+}
+
+/// `recover-credentials`: recovery of what a crash left in flight, then a password reset for every
+/// created row without credentials. The writer takes the journal for the dispatch.
+fn recover_credentials(
+    settings: &JobSettings,
+    sealer: Sealer,
+    run_id: i64,
+    signals: &Signals,
+    holder: &mut Holder,
+) -> Result<Ending, Error> {
+    let cloud = settings.connection.cloud;
+    if cloud != Cloud::Global {
+        return Err(Error::usage(
+            format!(
+                "Partner Center resets a customer's password through the API in the global cloud only, and this journal's profile is for the `{}` cloud ({})",
+                cloud.name(),
+                match cloud {
+                    Cloud::China => "21Vianet",
+                    _ => "US Government",
+                }
+            ),
+            Some("reset the admin's password in that cloud's Partner Center, or its Microsoft Entra admin center".into()),
+        ));
+    }
+    let Holder::Journal(journal) = holder else {
+        unreachable!("work starts with the journal in hand")
+    };
+    let (recovered, _) = journal.recover_in_flight(run_id)?;
+    if recovered > 0 {
+        printer::note(&format!(
+            "{recovered} request(s) were in flight when the last run stopped; `resume` reconciles them"
+        ));
+    }
+    let lost = resets::lost_count(&journal.conn).map_err(journal.sqlite())?;
+    if lost == 0 {
+        printer::note("every created customer has its credentials: nothing to recover");
+        return Ok(Ending::Complete);
+    }
+    if signals.stop.is_set() {
+        return Ok(Ending::Interrupted);
+    }
+    let Holder::Journal(journal) = std::mem::replace(holder, Holder::Gone) else {
+        unreachable!()
+    };
+    let writer = Arc::new(JournalWriter::start(journal, sealer)?);
+    *holder = Holder::Writer(writer.clone());
+    printer::note(&format!(
+        "resetting the admin password of {lost} customer(s) whose credentials were lost, at {}",
+        describe_rate(settings.rate)
+    ));
+    dispatch(settings, writer, run_id, lost, false, signals)
 }
 
 /// A journal's customers belong to the partner tenant that created them: a run configured for
@@ -550,6 +624,9 @@ fn dispatch(
     }
     // The resellers' names, for every report from now on (not the Customer resource: no slot).
     let listed = runtime.block_on(async {
+        if settings.queue != Queue::Onboarding {
+            return None;
+        }
         let token = dispatcher.auth.token().await.ok()?;
         let request_id = crate::journal::import::new_request_id();
         Some(dispatcher.pc.indirect_resellers(&request_id, &token).await)
@@ -581,9 +658,10 @@ fn dispatch(
     let _ = signals.in_flight.set(dispatcher.in_flight.clone());
     let show_progress = settings.progress && printer::progress_allowed();
     let rate = settings.rate;
+    let queue = settings.queue;
     let result = runtime.block_on(async move {
         let progress = show_progress.then(|| spawn_progress(dispatcher.clone(), queued, rate));
-        let ending = dispatcher.run().await;
+        let ending = dispatcher.run(queue).await;
         if let Some(task) = progress {
             task.abort();
             let _ = task.await;
@@ -683,6 +761,7 @@ fn budget_file(connection: &Connection) -> PathBuf {
 /// What a second signal needs to end the process at once with a summary.
 struct QuitNow {
     journal: PathBuf,
+    queue: Queue,
     /// This run's id, once it is recorded.
     run_id: Arc<OnceLock<i64>>,
     started: Instant,
@@ -703,7 +782,7 @@ impl QuitNow {
         printer::warning("quit with requests in flight");
         printer::say(&format!(
             "hint: continue with `{}`; it reconciles them first",
-            resume_command(&self.journal, self.rehearsal)
+            resume_command(&self.journal, self.rehearsal, self.queue)
         ));
         if let Some(summary) = summary {
             printer::out(&format!(
@@ -743,9 +822,13 @@ async fn watch_signals(stop: StopSignal, in_flight: Arc<OnceLock<Arc<InFlight>>>
 }
 
 /// The command that continues this job, ready to paste.
-fn resume_command(journal: &Path, rehearsal: bool) -> String {
+fn resume_command(journal: &Path, rehearsal: bool, queue: Queue) -> String {
+    let verb = match queue {
+        Queue::Onboarding => "resume",
+        Queue::LostCredentials => "recover-credentials",
+    };
     let mut command = format!(
-        "csp-onboard resume --journal {}",
+        "csp-onboard {verb} --journal {}",
         shell_quote(&journal.display().to_string())
     );
     if rehearsal {
@@ -844,11 +927,19 @@ fn describe_rate(rate: RateSetting) -> String {
 
 /// CONTRACTS.md: 0 every row created; 1 some failed or invalid (or left undone) — failed and
 /// invalid rows the distributor acknowledged (`ack`) no longer count; 3 auth; 4 Ctrl-C.
-fn exit_code(ending: &Ending, status: &queries::StatusReport) -> ExitCode {
+fn exit_code(ending: &Ending, status: &queries::StatusReport, queue: Queue) -> ExitCode {
     use crate::journal::RowState;
     match ending {
         Ending::AuthStopped(..) => ExitCode::Auth,
         Ending::Interrupted => ExitCode::Interrupted,
+        // CONTRACTS.md: 0 when every such row has credentials again, 1 when some could not.
+        Ending::Complete if queue == Queue::LostCredentials => {
+            if status.credentials_lost == 0 {
+                ExitCode::Success
+            } else {
+                ExitCode::RowsFailed
+            }
+        }
         Ending::Complete => {
             let not_created: i64 = RowState::ALL
                 .iter()

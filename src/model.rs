@@ -158,6 +158,42 @@ impl AgreementRequest {
     }
 }
 
+/// A user of a customer's tenant (`GET /v1/customers/{id}/users`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerUser {
+    #[serde(alias = "Id")]
+    pub id: String,
+    #[serde(default, rename = "userPrincipalName", alias = "UserPrincipalName")]
+    pub user_principal_name: Option<String>,
+}
+
+/// The body of a password reset: a new password the admin must change at the next sign-in.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    pub password_profile: PasswordProfile,
+    pub attributes: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordProfile {
+    pub password: String,
+    pub force_change_password: bool,
+}
+
+impl PasswordReset {
+    pub fn new(password: &str) -> PasswordReset {
+        PasswordReset {
+            password_profile: PasswordProfile {
+                password: password.to_string(),
+                force_change_password: true,
+            },
+            attributes: serde_json::json!({"objectType": "CustomerUser"}),
+        }
+    }
+}
+
 /// `{"totalCount": n, "items": [...]}`.
 #[derive(Debug, Deserialize)]
 pub struct Collection<T> {

@@ -217,6 +217,46 @@ impl PartnerCenter {
         }
     }
 
+    /// `PATCH /v1/customers/{id}/users/{userId}/resetpassword`: gives the customer's user the
+    /// password in `body` (App+User only; not in the 21Vianet or US Government clouds).
+    pub async fn reset_password(
+        &self,
+        customer_id: &str,
+        user_id: &str,
+        body: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> CreateOutcome<serde_json::Value> {
+        let url = format!(
+            "{}/v1/customers/{customer_id}/users/{user_id}/resetpassword",
+            self.base
+        );
+        match reqwest::Url::parse(&url) {
+            Ok(url) => {
+                self.send(reqwest::Method::PATCH, url, body, request_id, token)
+                    .await
+            }
+            Err(e) => CreateOutcome::NotSent(format!("`{url}` is not a URL: {e}")),
+        }
+    }
+
+    /// The users of a customer's tenant (`GET /v1/customers/{id}/users`).
+    pub async fn users(
+        &self,
+        customer_id: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<Vec<crate::model::CustomerUser>> {
+        self.read::<Collection<crate::model::CustomerUser>>(
+            &format!("/v1/customers/{customer_id}/users"),
+            &[],
+            request_id,
+            token,
+        )
+        .await
+        .map_found(|list| list.items)
+    }
+
     /// A `POST` of a JSON `body`, its outcome classified (see the module docs).
     async fn post<T: serde::de::DeserializeOwned>(
         &self,
@@ -225,8 +265,21 @@ impl PartnerCenter {
         request_id: &str,
         token: &SecretString,
     ) -> CreateOutcome<T> {
+        self.send(reqwest::Method::POST, url, body, request_id, token)
+            .await
+    }
+
+    /// A request with a JSON `body` that changes something, its outcome classified.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        body: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> CreateOutcome<T> {
         let sent = self
-            .request(reqwest::Method::POST, url, token, request_id)
+            .request(method, url, token, request_id)
             .header(CONTENT_TYPE, JSON)
             .body(body.to_string())
             .send()

@@ -63,6 +63,12 @@ pub enum Command {
   csp-onboard resume --journal customers.journal.sqlite
   csp-onboard resume --journal csp-onboard-demo/customers.journal.sqlite --emulator")]
     Resume(ResumeArgs),
+    /// Give every created customer whose one-time password was lost a new one: the admin's
+    /// password is reset (it must be changed at the next sign-in) and sealed in the journal.
+    #[command(after_help = "Examples:
+  csp-onboard recover-credentials --journal customers.journal.sqlite
+  csp-onboard export --journal customers.journal.sqlite --credentials --identity key.txt --out passwords.xlsx")]
+    RecoverCredentials(ResumeArgs),
     /// Where a job stands, from its journal.
     #[command(after_help = "Examples:
   csp-onboard status --journal customers.journal.sqlite

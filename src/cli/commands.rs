@@ -36,6 +36,11 @@ fn job_settings(
         rehearsal: resolved.remembered["emulator"] == serde_json::Value::Bool(true),
         remembered: resolved.remembered,
         attest_mca,
+        queue: if command == "recover-credentials" {
+            crate::dispatch::Queue::LostCredentials
+        } else {
+            crate::dispatch::Queue::Onboarding
+        },
     }
 }
 
@@ -88,6 +93,12 @@ fn finish_job(outcome: Result<crate::job::JobOutcome, Error>) -> Result<ExitCode
                 s.throttled,
                 s.elapsed_s
             ));
+            if let Some(recovered) = s.recovered {
+                printer::note(&format!(
+                    "credentials recovered for {recovered} customer(s) in all; {} still without",
+                    s.credentials_lost
+                ));
+            }
             let a = s.attestations;
             if a.attested + a.pending + a.failed > 0 {
                 printer::note(&format!(
@@ -185,6 +196,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
 }
 
 pub fn resume(args: ResumeArgs) -> Result<ExitCode, Error> {
+    continue_job("resume", args)
+}
+
+/// `recover-credentials --journal J`: a new password for every created customer whose one-time
+/// password never reached the journal.
+pub fn recover_credentials(args: ResumeArgs) -> Result<ExitCode, Error> {
+    continue_job("recover-credentials", args)
+}
+
+/// A job on a journal, with the last run's options unless flags override them.
+fn continue_job(command: &'static str, args: ResumeArgs) -> Result<ExitCode, Error> {
     finish_job((|| {
         let remembered = {
             let journal = Journal::open(&args.journal, Access::Read)?;
@@ -204,7 +226,7 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode, Error> {
         };
         let resolved = resolve(&args.job, &remembered, demo.as_ref())?;
         let settings = job_settings(
-            "resume",
+            command,
             None,
             args.journal.clone(),
             false,

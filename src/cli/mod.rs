@@ -44,6 +44,7 @@ pub fn main() -> ProcessExit {
         Command::Template(args) => template(args),
         Command::Run(args) => commands::run(args),
         Command::Resume(args) => commands::resume(args),
+        Command::RecoverCredentials(args) => commands::recover_credentials(args),
         Command::Status(args) => commands::status(args),
         Command::Export(args) => commands::export(args),
         Command::Keygen(args) => commands::keygen(args),

@@ -207,7 +207,7 @@ impl Dispatcher {
                 return Ok(false);
             };
             let found = self
-                .lookup(row, AttemptKind::LookupAgreements, true, |request_id| {
+                .lookup(row.id, AttemptKind::LookupAgreements, true, |request_id| {
                     let (customer_id, token) = (customer_id.clone(), token.clone());
                     async move { self.pc.agreements(&customer_id, &request_id, &token).await }
                 })

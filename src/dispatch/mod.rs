@@ -36,6 +36,7 @@ pub mod attest;
 pub mod in_flight;
 pub mod pace;
 mod reconcile;
+mod recover;
 pub mod stop;
 pub mod verdict;
 
@@ -61,6 +62,39 @@ pub use stop::{Ending, StopSignal};
 
 /// Rows read from the journal at a time.
 const PAGE: usize = 1000;
+
+/// What a dispatch works through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Every row not yet created, and every created row with an attestation to do.
+    Onboarding,
+    /// Every created row without credentials: its admin's password is reset.
+    LostCredentials,
+}
+
+enum Work {
+    Row(QueuedRow),
+    Lost(crate::journal::resets::LostRow),
+}
+
+impl Queue {
+    fn page(
+        self,
+        conn: &rusqlite::Connection,
+        cursor: &mut ops::QueueCursor,
+    ) -> Result<Vec<Work>, rusqlite::Error> {
+        Ok(match self {
+            Queue::Onboarding => ops::work_page(conn, cursor, PAGE)?
+                .into_iter()
+                .map(Work::Row)
+                .collect(),
+            Queue::LostCredentials => crate::journal::resets::lost_page(conn, cursor, PAGE)?
+                .into_iter()
+                .map(Work::Lost)
+                .collect(),
+        })
+    }
+}
 
 /// How a dispatch behaves; the defaults are the documented ones.
 #[derive(Debug, Clone)]
@@ -153,11 +187,11 @@ impl Dispatcher {
         }
     }
 
-    /// Drives every queued row of the journal until it is terminal or the run stops. The queue is
-    /// read from the journal a page at a time.
-    pub async fn run(self: Arc<Self>) -> Result<Ending, JournalError> {
+    /// Drives every row of `queue` until it is done or the run stops. The queue is read from the
+    /// journal a page at a time.
+    pub async fn run(self: Arc<Self>, queue: Queue) -> Result<Ending, JournalError> {
         let adjusting = tokio::spawn(self.clone().keep_limit_up_to_date());
-        let result = self.clone().drive_all().await;
+        let result = self.clone().drive_all(queue).await;
         adjusting.abort();
         // Awaited so that its hold on the dispatcher (and the journal writer) is gone when this
         // returns: the job takes the journal back next.
@@ -166,7 +200,7 @@ impl Dispatcher {
         Ok(self.stop.reason().unwrap_or(Ending::Complete))
     }
 
-    async fn drive_all(self: Arc<Self>) -> Result<(), JournalError> {
+    async fn drive_all(self: Arc<Self>, queue: Queue) -> Result<(), JournalError> {
         // Rows waiting (for a request slot, a backoff, a reconciliation) are tasks too: bound them.
         let live = Arc::new(Semaphore::new(self.settings.concurrency.max(1) * 4));
         let mut tasks = JoinSet::new();
@@ -180,7 +214,7 @@ impl Dispatcher {
                     let mut at = cursor;
                     let (rows, next) = self
                         .journal
-                        .exec(move |tx| ops::work_page(tx, &mut at, PAGE).map(|rows| (rows, at)))
+                        .exec(move |tx| queue.page(tx, &mut at).map(|rows| (rows, at)))
                         .await?;
                     cursor = next;
                     if rows.is_empty() {
@@ -197,7 +231,10 @@ impl Dispatcher {
             let me = self.clone();
             tasks.spawn(async move {
                 let _live = permit;
-                me.drive(row).await
+                match row {
+                    Work::Row(row) => me.drive(row).await,
+                    Work::Lost(row) => me.recover(row).await,
+                }
             });
             while let Some(done) = tasks.try_join_next() {
                 self.note_failure(done, &mut failure);
@@ -298,8 +335,7 @@ impl Dispatcher {
                 row.state = RowState::Created;
                 row.customer_id = Some(customer_id);
                 row.already_existed = already_existed;
-                self.any_created.store(true, Relaxed);
-                self.progress.created.fetch_add(1, Relaxed);
+                self.succeeded();
             }
             Settle::Failed { .. } => {
                 row.state = RowState::Failed;
@@ -331,6 +367,13 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    /// A row got what it was sent for: the run is not one where every request is refused.
+    fn succeeded(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.any_created.store(true, Relaxed);
+        self.progress.created.fetch_add(1, Relaxed);
     }
 
     /// A live access token, or `None` when signing in failed (which stops the run).

@@ -147,7 +147,7 @@ impl Dispatcher {
         row: &QueuedRow,
         token: &SecretString,
     ) -> Result<Option<Lookup<bool>>, JournalError> {
-        self.lookup(row, AttemptKind::LookupDomain, false, |request_id| async move {
+        self.lookup(row.id, AttemptKind::LookupDomain, false, |request_id| async move {
             self.pc.domain_exists(&row.domain, &request_id, token).await
         })
         .await
@@ -160,7 +160,7 @@ impl Dispatcher {
         token: &SecretString,
     ) -> Result<Option<Lookup<Option<Customer>>>, JournalError> {
         self.lookup(
-            row,
+            row.id,
             AttemptKind::LookupCustomer,
             true,
             |request_id| async move { self.pc.find_customer(&row.domain, &request_id, token).await },
@@ -172,7 +172,7 @@ impl Dispatcher {
     /// the request, the attempt finished. `None` when the run stopped before it was sent.
     pub(super) async fn lookup<T, F: Future<Output = Lookup<T>>>(
         &self,
-        row: &QueuedRow,
+        row_id: i64,
         kind: AttemptKind,
         paced: bool,
         send: impl FnOnce(String) -> F,
@@ -190,7 +190,7 @@ impl Dispatcher {
             return Ok(None);
         }
         let request_id = new_request_id();
-        let (row_id, run_id) = (row.id, self.run_id);
+        let run_id = self.run_id;
         let correlation = self.pc.correlation_id().to_string();
         let recorded = request_id.clone();
         let attempt_id = self

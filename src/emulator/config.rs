@@ -141,6 +141,8 @@ pub struct Faults {
     pub drop_after_create_rate: f64,
     /// An agreement is attested, but the connection is dropped before the response is written.
     pub drop_after_attest_rate: f64,
+    /// A password is reset, but the connection is dropped before the response is written.
+    pub drop_after_reset_rate: f64,
     /// A create succeeds, but the response comes `slow_response_s` seconds later (past a client's
     /// timeout).
     pub slow_response_rate: f64,
@@ -209,6 +211,7 @@ impl Default for Faults {
             transient_error_rate: 0.0,
             drop_after_create_rate: 0.0,
             drop_after_attest_rate: 0.0,
+            drop_after_reset_rate: 0.0,
             slow_response_rate: 0.0,
             slow_response_s: 300.0,
             html_error_rate: 0.0,

@@ -165,6 +165,8 @@ fn commit(
         password: new_password(),
         billing_profile: request.billing,
         agreements: Vec::new(),
+        password_resets: 0,
+        must_change_password: false,
         restored: false,
     };
     let mut body = customer_json(&record);
@@ -368,29 +370,88 @@ pub async fn users(
     }
 }
 
-/// `PATCH /v1/customers/{id}/users/{userId}/resetpassword` (App+User only).
+/// `PATCH /v1/customers/{id}/users/{userId}/resetpassword` (App+User only). The body is
+/// `{"passwordProfile": {"password": "...", "forceChangePassword": true}}`: the caller chooses the
+/// password (as the real API has it); without one, the emulator makes one up. Either way the reply
+/// holds the user name and the password.
 pub async fn reset_password(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
+    abort: Option<Extension<ConnAbort>>,
     Path((id, user_id)): Path<(String, String)>,
+    body: Bytes,
 ) -> Response {
     if let Some(refusal) = require_app_user(&shared, &caller, "Resetting a password") {
         return refusal;
     }
-    let password = new_password();
-    let mut inner = shared.lock();
-    let found = inner
+    let profile = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .map(lowercase_keys)
+        .and_then(|b| b.get("passwordprofile").cloned());
+    let Some(profile) = profile else {
+        return error_response(&shared, 400, 3000, "passwordProfile is required");
+    };
+    let force = profile.get("forcechangepassword").and_then(Value::as_bool);
+    let password = match profile.get("password").and_then(Value::as_str) {
+        Some(chosen) if !strong_enough(chosen) => {
+            return error_response(
+                &shared,
+                400,
+                3000,
+                "The password must be 8 to 256 characters with three of: upper case, lower case, digits, symbols",
+            );
+        }
+        Some(chosen) => chosen.to_string(),
+        None => new_password(),
+    };
+    let found = shared
+        .lock()
         .customer_by_id_mut(&id)
         .filter(|c| c.user_id == user_id && c.partner_tenant == caller.token.tenant)
         .map(|c| {
             c.password = password.clone();
-            c.user_name.clone()
+            c.password_resets += 1;
+            c.must_change_password = force.unwrap_or(false);
+            (c.user_name.clone(), c.domain.clone())
         });
-    drop(inner);
-    match found {
-        Some(user_name) => json_response(200, json!({"userName": user_name, "password": password})),
-        None => not_found(&shared, &format!("The user `{user_id}` of customer `{id}`")),
+    let Some((user_name, domain)) = found else {
+        return not_found(&shared, &format!("The user `{user_id}` of customer `{id}`"));
+    };
+    if let Some(Extension(abort)) = abort
+        && shared.chance(shared.config.faults.drop_after_reset_rate)
+    {
+        shared.lock().log.push(LogEntry {
+            t: caller.arrived.as_secs_f64(),
+            method: "PATCH".into(),
+            path: format!("/v1/customers/{id}/users/{user_id}/resetpassword"),
+            status: 200,
+            request_id: caller.request_id.clone(),
+            domain: Some(domain.clone()),
+            dropped: true,
+        });
+        abort.0.notify_one();
+        std::future::pending::<()>().await;
     }
+    with_domain(
+        json_response(
+            200,
+            json!({"id": user_id, "userPrincipalName": user_name,
+                   "userName": user_name, "password": password,
+                   "attributes": {"objectType": "CustomerUser"}}),
+        ),
+        Some(domain),
+    )
+}
+
+/// Partner Center's password rule: 8 to 256 characters, three of the four kinds.
+fn strong_enough(password: &str) -> bool {
+    let kinds = [
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    (8..=256).contains(&password.chars().count()) && kinds.iter().filter(|k| **k).count() >= 3
 }
 
 /// `GET /v1/customers/{id}/agreements`: the agreements the customer has attested.

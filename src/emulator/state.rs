@@ -54,6 +54,12 @@ pub struct CustomerRecord {
     pub password: String,
     pub billing_profile: Value,
     pub agreements: Vec<Value>,
+    /// Passwords reset through the API (`resetpassword`), and whether the admin must change the
+    /// last one at the next sign-in.
+    #[serde(default)]
+    pub password_resets: u32,
+    #[serde(default)]
+    pub must_change_password: bool,
     /// Loaded from the state file: created before this start (its `created_at` counts from the
     /// previous one), so visible at once.
     #[serde(default, skip_serializing)]

@@ -17,6 +17,7 @@ pub mod import;
 mod lock;
 pub mod ops;
 pub mod queries;
+pub mod resets;
 pub mod steps;
 pub mod writer;
 

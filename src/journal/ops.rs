@@ -44,14 +44,14 @@ fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
 /// Where a paged walk through the work queue stands: the last (sheet row, id) handed out.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueCursor {
-    sheet_row: i64,
-    id: i64,
+    pub(super) sheet_row: i64,
+    pub(super) id: i64,
 }
 
 /// A row is queued while its create, or a step after it, is unfinished.
 const QUEUED: &str = "(rows.state IN ('pending', 'retry_wait', 'in_doubt', 'in_flight')
        OR (rows.state = 'created' AND EXISTS (SELECT 1 FROM steps s WHERE s.row_id = rows.id
-                                         AND s.state IN ('pending', 'in_flight', 'in_doubt'))))
+             AND s.step = 'attest_mca' AND s.state IN ('pending', 'in_flight', 'in_doubt'))))
      AND rows.domain IS NOT NULL AND rows.request_body IS NOT NULL";
 
 /// How many rows the dispatcher has to bring to a terminal state.
@@ -142,6 +142,10 @@ pub enum AttemptKind {
     AttestMca,
     /// `GET /v1/customers/{id}/agreements`, reconciling an attestation.
     LookupAgreements,
+    /// `GET /v1/customers/{id}/users`, finding the admin whose password is reset.
+    ListUsers,
+    /// `PATCH /v1/customers/{id}/users/{userId}/resetpassword`.
+    ResetPassword,
 }
 
 impl AttemptKind {
@@ -152,6 +156,8 @@ impl AttemptKind {
             AttemptKind::LookupCustomer => "lookup_customer",
             AttemptKind::AttestMca => "attest_mca",
             AttemptKind::LookupAgreements => "lookup_agreements",
+            AttemptKind::ListUsers => "list_users",
+            AttemptKind::ResetPassword => "reset_password",
         }
     }
 }

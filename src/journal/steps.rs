@@ -111,8 +111,8 @@ pub fn plan_attestations(conn: &Connection, agreed: &str) -> Result<usize, rusql
 pub fn unfinished(conn: &Connection) -> Result<u64, rusqlite::Error> {
     conn.query_row(
         "SELECT COUNT(*) FROM steps s JOIN rows r ON r.id = s.row_id
-         WHERE r.state = 'created' AND s.state IN ('pending', 'in_flight', 'in_doubt')",
-        [],
+         WHERE r.state = 'created' AND s.step = ?1 AND s.state IN ('pending', 'in_flight', 'in_doubt')",
+        [ATTEST_MCA],
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n as u64)
@@ -121,8 +121,9 @@ pub fn unfinished(conn: &Connection) -> Result<u64, rusqlite::Error> {
 /// Whether any row has a step planned that is not finished (created or not yet).
 pub fn any_planned(conn: &Connection) -> Result<bool, rusqlite::Error> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM steps WHERE state IN ('pending', 'in_flight', 'in_doubt'))",
-        [],
+        "SELECT EXISTS (SELECT 1 FROM steps WHERE step = ?1
+                        AND state IN ('pending', 'in_flight', 'in_doubt'))",
+        [ATTEST_MCA],
         |r| r.get(0),
     )
 }
@@ -200,12 +201,12 @@ pub fn settle(tx: &Batch<'_>, row_id: i64, settle: &StepSettle) -> Result<(), ru
 pub fn recover_in_flight(conn: &Connection, run_id: i64) -> Result<usize, rusqlite::Error> {
     conn.execute(
         "INSERT INTO attempts (row_id, run_id, kind, request_id, correlation_id, started, outcome)
-         SELECT s.row_id, p.id, ?1, s.request_id, COALESCE(p.correlation_id, ''), s.updated_at,
-                'interrupted'
-         FROM steps s, (SELECT id, correlation_id FROM runs WHERE id < ?2
+         SELECT s.row_id, p.id, s.step, s.request_id, COALESCE(p.correlation_id, ''),
+                s.updated_at, 'interrupted'
+         FROM steps s, (SELECT id, correlation_id FROM runs WHERE id < ?1
                         ORDER BY id DESC LIMIT 1) p
          WHERE s.state = 'in_flight' AND s.request_id IS NOT NULL",
-        params![ATTEST_MCA, run_id],
+        params![run_id],
     )?;
     conn.execute(
         "UPDATE steps SET state = 'in_doubt', updated_at = ?1 WHERE state = 'in_flight'",

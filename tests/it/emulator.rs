@@ -669,19 +669,28 @@ async fn domains_customers_filters_and_users_read_back() {
         .await
         .json();
     let user_id = users["items"][0]["id"].as_str().unwrap();
-    let reset = pc
-        .call(
-            Method::PATCH,
-            &format!("/v1/customers/{id}/users/{user_id}/resetpassword"),
-            &token,
-            None,
-            Some(&json!({})),
-        )
-        .await;
-    assert_eq!(reset.status, 200);
+    let reset_path = format!("/v1/customers/{id}/users/{user_id}/resetpassword");
+    let reset = |body: serde_json::Value| {
+        let (pc, token, path) = (&pc, &token, &reset_path);
+        async move { pc.call(Method::PATCH, path, token, None, Some(&body)).await }
+    };
+    assert_eq!(reset(json!({})).await.status, 400, "passwordProfile is required");
+    let weak = json!({"passwordProfile": {"password": "password", "forceChangePassword": true}});
+    assert_eq!(reset(weak).await.status, 400, "a weak password is refused");
+    let made_up = reset(json!({"passwordProfile": {"forceChangePassword": true}})).await;
+    assert_eq!(made_up.status, 200);
     assert_ne!(
-        reset.json()["password"],
+        made_up.json()["password"],
         created["userCredentials"]["password"]
+    );
+    let chosen =
+        json!({"passwordProfile": {"password": "Kq7!mZr2#pLx9$Ve", "forceChangePassword": true}});
+    let chosen = reset(chosen).await;
+    assert_eq!(chosen.status, 200);
+    assert_eq!(chosen.json()["password"], "Kq7!mZr2#pLx9$Ve");
+    assert_eq!(
+        chosen.json()["userPrincipalName"],
+        "admin@readback1.onmicrosoft.com"
     );
 }
 

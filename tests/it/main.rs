@@ -16,6 +16,7 @@ mod onboarding;
 mod output;
 mod rate;
 mod reading;
+mod recovery;
 mod resilience;
 mod sign_in;
 mod stopping;
