@@ -24,6 +24,9 @@ fn main() {
         options: SourceOptions::default(),
         template: Template::builtin(),
         add_sheet: false,
+        retry_failed: false,
+        preflight: false,
+        attest_mca: None,
     };
 
     for pass in ["first import", "re-import (nothing changed)"] {
@@ -32,7 +35,7 @@ fn main() {
         let run_id = journal
             .begin_run("run", None, None, None, &serde_json::Value::Null)
             .unwrap();
-        let summary = csp_onboard::job::import(&mut journal, &input, run_id, false).unwrap();
+        let summary = csp_onboard::job::import(&mut journal, &input, run_id).unwrap();
         drop(journal);
         let elapsed = started.elapsed().as_secs_f64();
         println!(

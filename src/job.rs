@@ -84,6 +84,41 @@ pub fn http_client(timeout: Duration, idle_per_host: usize) -> Result<reqwest::C
         .map_err(|e| Error::setup("the HTTP client", e))
 }
 
+/// What every command that talks to Partner Center opens: the sign-in, the client (with one
+/// correlation id for all its requests), and the pace on the partner tenant's one budget.
+pub struct Session {
+    pub pc: Arc<PartnerCenter>,
+    pub auth: Arc<TokenProvider>,
+    pub pacer: Arc<Pacer>,
+    /// Requests per second at full speed (`None`: no limit).
+    pub rate_per_s: Option<f64>,
+}
+
+impl Session {
+    pub fn open(
+        connection: &Connection,
+        rate: RateSetting,
+        request_timeout: Duration,
+        concurrency: usize,
+    ) -> Result<Session, Error> {
+        let http = http_client(request_timeout, concurrency)?;
+        let auth = Arc::new(TokenProvider::new(http.clone(), connection.auth_settings()));
+        let pc = PartnerCenter::new(http, &connection.api_url, uuid::Uuid::new_v4().to_string())
+            .map_err(|message| Error::usage(message, None))?;
+        let pacer = Pacer::new(rate, Some(&budget_file(connection)))
+            .map_err(|e| Error::setup("the rate budget", e))?;
+        Ok(Session {
+            pc: Arc::new(pc),
+            auth,
+            pacer: Arc::new(pacer),
+            rate_per_s: match rate {
+                RateSetting::Limit(l) => Some(f64::from(l.requests) / l.period.as_secs_f64()),
+                RateSetting::Off => None,
+            },
+        })
+    }
+}
+
 /// The sheet to import (`run` only).
 pub struct SheetInput {
     pub path: PathBuf,
@@ -91,6 +126,13 @@ pub struct SheetInput {
     pub template: Template,
     /// Put this sheet's rows in a journal made from another sheet (`--add-sheet`).
     pub add_sheet: bool,
+    /// Send failed rows again even if their content did not change (`--retry-failed`).
+    pub retry_failed: bool,
+    /// Ask Partner Center about the new rows before importing them (`--preflight`).
+    pub preflight: bool,
+    /// Attest the Microsoft Customer Agreement for each customer created (and each created
+    /// already), as agreed on this day (`YYYY-MM-DD`).
+    pub attest_mca: Option<String>,
 }
 
 pub struct JobSettings {
@@ -98,7 +140,6 @@ pub struct JobSettings {
     pub command: &'static str,
     pub sheet: Option<SheetInput>,
     pub journal: PathBuf,
-    pub retry_failed: bool,
     pub connection: Connection,
     pub recipient: String,
     pub rate: RateSetting,
@@ -109,9 +150,6 @@ pub struct JobSettings {
     pub remembered: serde_json::Value,
     /// A rehearsal on the built-in emulator (`--emulator`).
     pub rehearsal: bool,
-    /// Attest the Microsoft Customer Agreement for each customer created (and each created
-    /// already), as agreed on this day (`YYYY-MM-DD`).
-    pub attest_mca: Option<String>,
     /// What the job works through: onboarding (`run`, `resume`) or credential recovery.
     pub queue: Queue,
 }
@@ -312,7 +350,14 @@ fn work(
         return recover_credentials(settings, sealer, run_id, signals, holder);
     }
     if let Some(sheet) = &settings.sheet {
-        *import = Some(import_sheet(journal, sheet, run_id, settings.retry_failed)?);
+        if sheet.preflight {
+            match import_checked(journal, settings, sheet, run_id, signals)? {
+                Some(summary) => *import = Some(summary),
+                None => return Ok(Ending::Interrupted),
+            }
+        } else {
+            *import = Some(import_sheet(journal, sheet, run_id)?);
+        }
     }
     let (recovered, attestations) = journal.recover_in_flight(run_id)?;
     if recovered > 0 {
@@ -325,7 +370,8 @@ fn work(
             "{attestations} attestation(s) were in flight when the last run stopped: reading those customers' agreements before sending any again"
         ));
     }
-    if let Some(agreed) = &settings.attest_mca {
+    let attest_mca = settings.sheet.as_ref().and_then(|s| s.attest_mca.as_ref());
+    if let Some(agreed) = attest_mca {
         steps::plan_attestations(&journal.conn, agreed).map_err(journal.sqlite())?;
     }
     let attesting = steps::any_planned(&journal.conn).map_err(journal.sqlite())?;
@@ -335,7 +381,7 @@ fn work(
                 "the Microsoft Customer Agreement is attested through the API in the global cloud only, and this run is for the `{}` cloud",
                 settings.connection.cloud.name()
             ),
-            Some(match settings.attest_mca {
+            Some(match attest_mca {
                 Some(_) => {
                     "run without `--attest-mca` (and without `attest_mca = true` in the template)"
                         .into()
@@ -487,19 +533,32 @@ pub fn import(
     journal: &mut Journal,
     sheet: &SheetInput,
     run_id: i64,
-    retry_failed: bool,
+) -> Result<ImportSummary, Error> {
+    import_with(journal, sheet, run_id, |import| {
+        let info = intake::read_sheet(
+            &sheet.path,
+            &sheet.options,
+            &sheet.template,
+            &mut IntoJournal(import),
+        )?;
+        if let Some(note) = info.encoding_note() {
+            import.warn(Issue::sheet_warning(note));
+        }
+        Ok(())
+    })
+}
+
+/// One import transaction for run `run_id`, filled by `fill`, refused when the journal was made
+/// from another sheet.
+fn import_with(
+    journal: &mut Journal,
+    sheet: &SheetInput,
+    run_id: i64,
+    fill: impl FnOnce(&mut Import<'_>) -> Result<(), Error>,
 ) -> Result<ImportSummary, Error> {
     let made_from = journal.made_from(run_id)?;
-    let mut import = journal.begin_import(run_id, retry_failed)?;
-    let info = intake::read_sheet(
-        &sheet.path,
-        &sheet.options,
-        &sheet.template,
-        &mut IntoJournal(&mut import),
-    )?;
-    if let Some(note) = info.encoding_note() {
-        import.warn(Issue::sheet_warning(note));
-    }
+    let mut import = journal.begin_import(run_id, sheet.retry_failed)?;
+    fill(&mut import)?;
     // A journal given another sheet would mix two jobs without a word (its export then holds
     // two row 2s): the same sheet grown or renamed shares rows with it; another one shares none.
     if let Some(other) = made_from.filter(|made| !sheet.add_sheet && *made != sheet.path) {
@@ -523,13 +582,127 @@ fn journal_path_of(import: &Import<'_>) -> String {
     import.journal().display().to_string()
 }
 
+/// `run --preflight`: the sheet's rows judged offline, then asked about (those the journal has not
+/// created yet), then imported with what Partner Center said. `None` when stopped meanwhile.
+fn import_checked(
+    journal: &mut Journal,
+    settings: &JobSettings,
+    sheet: &SheetInput,
+    run_id: i64,
+    signals: &Signals,
+) -> Result<Option<ImportSummary>, Error> {
+    let mut read = ReadAll::default();
+    let info = intake::read_sheet(&sheet.path, &sheet.options, &sheet.template, &mut read)?;
+    read.warnings
+        .extend(info.encoding_note().map(Issue::sheet_warning));
+    let created = ops::created_domains(&journal.conn).map_err(journal.sqlite())?;
+    let session = Session::open(
+        &settings.connection,
+        settings.rate,
+        settings.request_timeout,
+        settings.dispatch.concurrency,
+    )?;
+    let Some(found) = preflight(
+        &session,
+        &mut read.rows,
+        &created,
+        &signals.stop,
+        signals.runtime(),
+        settings.dispatch.concurrency,
+    )?
+    else {
+        return Ok(None);
+    };
+    read.warnings.extend(found);
+    let summary = import_with(journal, sheet, run_id, |import| {
+        for warning in read.warnings {
+            import.warn(warning);
+        }
+        for row in &read.rows {
+            import.add(row)?;
+        }
+        Ok(())
+    })?;
+    Ok(Some(report_import(summary, sheet)))
+}
+
+/// Pre-flight on `rows`, judged offline: Partner Center's objections are added to their rows, its
+/// warnings returned. `None` when the job was stopped meanwhile.
+pub fn preflight(
+    session: &Session,
+    rows: &mut [crate::validate::JudgedRow],
+    skip: &std::collections::HashSet<String>,
+    stop: &StopSignal,
+    runtime: &tokio::runtime::Runtime,
+    concurrency: usize,
+) -> Result<Option<Vec<Issue>>, Error> {
+    use crate::preflight::{Checker, PreflightError};
+    let checker = Checker {
+        pc: session.pc.clone(),
+        auth: session.auth.clone(),
+        pacer: session.pacer.clone(),
+        in_flight: InFlight::new(session.rate_per_s, concurrency),
+        stop: stop.clone(),
+        concurrency,
+    };
+    let asked = rows
+        .iter()
+        .filter(|r| r.request.is_some() && !r.domain.as_ref().is_some_and(|d| skip.contains(d)))
+        .count();
+    printer::note(&format!(
+        "pre-flight: asking Partner Center about {asked} row(s) (resellers, domains, country rules, addresses)"
+    ));
+    let found = runtime.block_on(async {
+        checker.auth.token().await?;
+        checker.check(rows, skip).await
+    });
+    match found {
+        Ok(findings) => {
+            let errors = findings.errors.len();
+            let warnings = findings.apply_to(rows);
+            printer::note(&format!(
+                "pre-flight: {errors} problem(s) Partner Center would refuse, {} warning(s)",
+                warnings.len()
+            ));
+            Ok(Some(warnings))
+        }
+        Err(PreflightError::Auth(error)) => Err(error.into()),
+        Err(PreflightError::Stopped) => Ok(None),
+    }
+}
+
+/// A sheet's judged rows, all of them, for checks that need them at once.
+#[derive(Default)]
+pub struct ReadAll {
+    pub rows: Vec<crate::validate::JudgedRow>,
+    /// About the sheet and its columns.
+    pub warnings: Vec<Issue>,
+}
+
+impl IntakeSink for ReadAll {
+    fn bound(&mut self, binding: &Binding<'_>, _header: &Header) -> Result<(), Error> {
+        self.warnings
+            .extend(binding.notes().iter().map(Issue::column_warning));
+        Ok(())
+    }
+
+    fn row(&mut self, row: Judged<'_, '_>) -> Result<(), Error> {
+        self.rows.push(row.to_owned_row());
+        Ok(())
+    }
+}
+
 fn import_sheet(
     journal: &mut Journal,
     sheet: &SheetInput,
     run_id: i64,
-    retry_failed: bool,
 ) -> Result<ImportSummary, Error> {
-    let summary = import(journal, sheet, run_id, retry_failed)?;
+    let summary = import(journal, sheet, run_id)?;
+    Ok(report_import(summary, sheet))
+}
+
+/// Tells what an import did.
+fn report_import(summary: ImportSummary, sheet: &SheetInput) -> ImportSummary {
     for warning in &summary.warnings {
         printer::warning(&warning.to_string());
     }
@@ -550,7 +723,7 @@ fn import_sheet(
         },
         summary.invalid,
     ));
-    Ok(summary)
+    summary
 }
 
 /// The journal's import as intake's sink.
@@ -584,31 +757,22 @@ fn dispatch(
     attesting: bool,
     signals: &Signals,
 ) -> Result<Ending, Error> {
-    let http = http_client(settings.request_timeout, settings.dispatch.concurrency)?;
-    let connection = &settings.connection;
-    let auth = Arc::new(TokenProvider::new(http.clone(), connection.auth_settings()));
-    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let session = Session::open(
+        &settings.connection,
+        settings.rate,
+        settings.request_timeout,
+        settings.dispatch.concurrency,
+    )?;
     let runtime = signals.runtime();
-    let recorded = correlation_id.clone();
+    let recorded = session.pc.correlation_id().to_string();
     runtime.block_on(writer.exec(move |tx| ops::set_correlation_id(tx, run_id, &recorded)))?;
-    let pc = Arc::new(
-        PartnerCenter::new(http, &connection.api_url, correlation_id)
-            .map_err(|message| Error::usage(message, None))?,
-    );
     let stop = signals.stop.clone();
-    let rate_per_s = match settings.rate {
-        RateSetting::Limit(l) => Some(f64::from(l.requests) / l.period.as_secs_f64()),
-        RateSetting::Off => None,
-    };
     let dispatcher = Arc::new(Dispatcher::new(
-        pc,
-        auth,
+        session.pc,
+        session.auth,
         writer,
-        Arc::new(
-            Pacer::new(settings.rate, Some(&budget_file(connection)))
-                .map_err(|e| Error::setup("the rate budget", e))?,
-        ),
-        rate_per_s,
+        session.pacer,
+        session.rate_per_s,
         settings.dispatch.clone(),
         run_id,
         stop.clone(),

@@ -16,6 +16,7 @@ pub mod journal;
 pub mod mapping;
 pub mod model;
 pub mod partner_center;
+pub mod preflight;
 pub mod printer;
 pub mod rate;
 pub mod report;

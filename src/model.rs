@@ -194,6 +194,63 @@ impl PasswordReset {
     }
 }
 
+/// A country's validation rules (`GET /v1/countryvalidationrules/{iso2}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CountryRules {
+    pub is_state_required: bool,
+    pub supported_states_list: Vec<String>,
+    pub supported_cultures_list: Vec<String>,
+    pub supported_languages_list: Vec<String>,
+    pub is_postal_code_required: bool,
+    pub postal_code_regex: Option<String>,
+    pub is_city_required: bool,
+    pub phone_number_regex: Option<String>,
+}
+
+/// The body of `POST /v1/validations/address`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressToValidate {
+    pub address_line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_line2: Option<String>,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl AddressToValidate {
+    pub fn of(address: &Address) -> AddressToValidate {
+        AddressToValidate {
+            address_line1: address.address_line1.clone(),
+            address_line2: address.address_line2.clone(),
+            city: address.city.clone(),
+            state: address.state.clone(),
+            postal_code: address.postal_code.clone(),
+            country: address.country.clone(),
+        }
+    }
+}
+
+/// Partner Center's verdict on an address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AddressVerdict {
+    pub status: String,
+    pub suggested_addresses: Vec<AddressToValidate>,
+    pub validation_message: Option<String>,
+}
+
+impl AddressVerdict {
+    /// Whether Partner Center found the address as it is.
+    pub fn verified(&self) -> bool {
+        matches!(self.status.as_str(), "Verified" | "VerifiedShippable")
+    }
+}
+
 /// `{"totalCount": n, "items": [...]}`.
 #[derive(Debug, Deserialize)]
 pub struct Collection<T> {

@@ -421,16 +421,43 @@ impl PartnerCenter {
         request_id: &str,
         token: &SecretString,
     ) -> Lookup<T> {
-        let sent = self
+        let request = self
             .request(
                 reqwest::Method::GET,
                 format!("{}{path}", self.base),
                 token,
                 request_id,
             )
-            .query(query)
-            .send()
-            .await;
+            .query(query);
+        self.answer(request).await
+    }
+
+    /// A `POST` that only asks (changes nothing), read as `T`.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: String,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<T> {
+        let request = self
+            .request(
+                reqwest::Method::POST,
+                format!("{}{path}", self.base),
+                token,
+                request_id,
+            )
+            .header(CONTENT_TYPE, JSON)
+            .body(body);
+        self.answer(request).await
+    }
+
+    /// The answer to a question, classified.
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Lookup<T> {
+        let sent = request.send().await;
         let response = match sent {
             Ok(response) => response,
             Err(error) => return Lookup::Failed(describe(&error)),
@@ -495,6 +522,35 @@ impl PartnerCenter {
         )
         .await
         .map_found(|list| list.items)
+    }
+
+    /// A country's rules for addresses, cultures and languages
+    /// (`GET /v1/countryvalidationrules/{iso2}`).
+    pub async fn country_rules(
+        &self,
+        iso2: &str,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<crate::model::CountryRules> {
+        self.read(
+            &format!("/v1/countryvalidationrules/{iso2}"),
+            &[],
+            request_id,
+            token,
+        )
+        .await
+    }
+
+    /// Partner Center's opinion of an address (`POST /v1/validations/address`).
+    pub async fn validate_address(
+        &self,
+        address: &crate::model::AddressToValidate,
+        request_id: &str,
+        token: &SecretString,
+    ) -> Lookup<crate::model::AddressVerdict> {
+        let body = serde_json::to_string(address).expect("an address serializes");
+        self.ask("/v1/validations/address", body, request_id, token)
+            .await
     }
 
     /// The provider's indirect resellers (App+User only).

@@ -144,6 +144,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub retry_failed: bool,
 
+    /// Ask Partner Center about every new row first (as `validate --online`): a row it would
+    /// refuse is recorded invalid, with why, and not sent.
+    #[arg(long)]
+    pub preflight: bool,
+
     /// Put this sheet's rows in a journal made from another sheet (refused otherwise, when the
     /// two share no row).
     #[arg(long)]
@@ -333,6 +338,22 @@ pub struct ValidateArgs {
     /// Also write the errors as CSV (row, column, field, value, message) to this file.
     #[arg(long, value_name = "FILE")]
     pub errors_out: Option<PathBuf>,
+
+    /// Also ask Partner Center: resellers, taken domains, each country's rules, the address
+    /// validation (within the rate budget; nothing is created).
+    #[arg(long)]
+    pub online: bool,
+
+    /// With `--online`: requests per period, as for `run` (default 500/min).
+    #[arg(long, value_name = "N/PERIOD", requires = "online")]
+    pub rate_limit: Option<crate::rate::RateSetting>,
+
+    /// With `--online`: ask the built-in emulator (the rehearsal's, as `run --emulator` has it).
+    #[arg(long, requires = "online")]
+    pub emulator: bool,
+
+    #[command(flatten)]
+    pub connection: super::connection::ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::args::{ExportArgs, KeygenArgs, OutputFormat, ResumeArgs, RunArgs, StatusArgs};
-use super::job_args::{DEMO_FOLDER, Demo, resolve};
+use super::job_args::{Demo, demo_journal, resolve};
 use crate::error::{Error, ExitCode};
 use crate::job::{JobSettings, SheetInput, default_journal, run_job};
 use crate::journal::{Access, Journal};
@@ -17,16 +17,13 @@ fn job_settings(
     command: &'static str,
     sheet: Option<SheetInput>,
     journal: std::path::PathBuf,
-    retry_failed: bool,
     resolved: super::job_args::Resolved,
     progress: bool,
-    attest_mca: Option<String>,
 ) -> JobSettings {
     JobSettings {
         command,
         sheet,
         journal,
-        retry_failed,
         connection: resolved.connection,
         recipient: resolved.recipient,
         rate: resolved.rate,
@@ -35,7 +32,6 @@ fn job_settings(
         progress,
         rehearsal: resolved.remembered["emulator"] == serde_json::Value::Bool(true),
         remembered: resolved.remembered,
-        attest_mca,
         queue: if command == "recover-credentials" {
             crate::dispatch::Queue::LostCredentials
         } else {
@@ -145,14 +141,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         }
         let journal = match &args.journal {
             Some(path) => path.clone(),
-            None if args.job.emulator => {
-                let stem = args
-                    .sheet
-                    .path
-                    .file_stem()
-                    .map_or_else(|| "sheet".into(), |s| s.to_string_lossy().into_owned());
-                Path::new(DEMO_FOLDER).join(format!("{stem}.journal.sqlite"))
-            }
+            None if args.job.emulator => demo_journal(&args.sheet.path),
             None => default_journal(&args.sheet.path),
         };
         let demo = if args.job.emulator {
@@ -179,16 +168,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             options,
             template,
             add_sheet: args.add_sheet,
+            retry_failed: args.retry_failed,
+            preflight: args.preflight,
+            attest_mca: attest,
         };
-        let settings = job_settings(
-            "run",
-            Some(sheet),
-            journal,
-            args.retry_failed,
-            resolved,
-            !args.job.no_progress,
-            attest,
-        );
+        let settings = job_settings("run", Some(sheet), journal, resolved, !args.job.no_progress);
         let outcome = run_job(settings);
         drop(demo);
         outcome
@@ -229,10 +213,8 @@ fn continue_job(command: &'static str, args: ResumeArgs) -> Result<ExitCode, Err
             command,
             None,
             args.journal.clone(),
-            false,
             resolved,
             !args.job.no_progress,
-            None,
         );
         let outcome = run_job(settings);
         drop(demo);

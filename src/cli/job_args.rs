@@ -363,6 +363,14 @@ pub struct Demo {
 
 pub const DEMO_FOLDER: &str = "csp-onboard-demo";
 
+/// The journal a rehearsal of `sheet` uses (`run --emulator`), in the demo folder.
+pub fn demo_journal(sheet: &Path) -> PathBuf {
+    let stem = sheet
+        .file_stem()
+        .map_or_else(|| "sheet".into(), |s| s.to_string_lossy().into_owned());
+    Path::new(DEMO_FOLDER).join(format!("{stem}.journal.sqlite"))
+}
+
 impl Demo {
     /// The rehearsal of the job whose journal is `journal`: its emulator's customers are kept
     /// beside the journal (`<journal>.emulator.json`), so a `resume` meets the customers the run

@@ -8,15 +8,13 @@ pub mod connection;
 mod doctor;
 pub mod job_args;
 mod sign_in;
+mod validate;
 
-use std::io::Write;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
 
 use crate::error::{Error, ExitCode};
-use crate::intake;
-use crate::report::validation::ValidationReport;
 
 pub use args::{Cli, Command, OutputFormat};
 
@@ -127,38 +125,7 @@ fn write_stdout(bytes: &[u8]) -> Result<ExitCode, Error> {
 }
 
 fn validate(args: args::ValidateArgs) -> Result<ExitCode, Error> {
-    run_validate(&args)
-}
-
-fn run_validate(args: &args::ValidateArgs) -> Result<ExitCode, Error> {
-    let template = args.sheet.template()?;
-    let options = args.sheet.source_options()?;
-    let mut report = ValidationReport::default();
-    let info = intake::read_sheet(&args.sheet.path, &options, &template, &mut report)?;
-    report.warnings.extend(
-        info.encoding_note()
-            .map(crate::validate::Issue::sheet_warning),
-    );
-    if let Some(path) = &args.errors_out {
-        report.write_errors_csv(path)?;
-    }
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        OutputFormat::Json => report.write_json(&mut stdout),
-        OutputFormat::Text => {
-            report.write_text(&mut stdout, &args.sheet.path.display().to_string())
-        }
-    }
-    .and_then(|()| stdout.flush())
-    .map_err(|source| Error::Write {
-        path: "<stdout>".into(),
-        source,
-    })?;
-    Ok(if report.invalid > 0 {
-        ExitCode::RowsFailed
-    } else {
-        ExitCode::Success
-    })
+    validate::run(&args)
 }
 
 fn template(args: args::TemplateArgs) -> Result<ExitCode, Error> {

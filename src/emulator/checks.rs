@@ -208,9 +208,12 @@ pub fn check_create(
     }
     required(address, "city", "defaultAddress.city")?;
     let postal = required(address, "postalcode", "defaultAddress.postalCode")?;
-    if country == "US" && !us_zip_ok(postal) {
+    let pattern_refuses = shared
+        .postal_pattern(&country)
+        .is_some_and(|p| !p.is_match(postal));
+    if (country == "US" && !us_zip_ok(postal)) || pattern_refuses {
         return Err(invalid(format!(
-            "The postal code `{postal}` is not valid for `US`"
+            "The postal code `{postal}` is not valid for `{country}`"
         )));
     }
     if state_required(&country) {

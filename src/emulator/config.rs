@@ -94,6 +94,13 @@ pub struct EmulatorConfig {
     /// Registration number patterns by country (regex); others use `registration_default_pattern`.
     pub registration_patterns: std::collections::BTreeMap<String, String>,
     pub registration_default_pattern: String,
+    /// Postal code patterns by country (regex): `GET /v1/countryvalidationrules` returns them and
+    /// creates are refused when a postal code does not match (US ZIP codes are always checked).
+    pub postal_code_patterns: std::collections::BTreeMap<String, String>,
+    /// `POST /v1/validations/address` suggests the address in its usual form (trimmed, the city
+    /// capitalised, a US state in capitals) when the one sent differs from it, with the status
+    /// `StreetPartial`. Microsoft documents no rule for its suggestions.
+    pub address_suggestions: bool,
     /// Refuse every create with 403 / 600006 (a provider without the right role).
     pub forbid_creates: bool,
     /// Keep the customers across restarts: loaded at start, saved when the emulator stops.
@@ -178,6 +185,8 @@ impl Default for EmulatorConfig {
             sandbox_cap: 75,
             mca_template_id: "117a69b5-d1f3-4f4f-8c5c-2a5b0d5e1c01".into(),
             registration_patterns: Default::default(),
+            postal_code_patterns: Default::default(),
+            address_suggestions: true,
             registration_default_pattern: r"^[0-9A-Za-z][0-9A-Za-z./ -]{3,30}$".into(),
             forbid_creates: false,
             state_file: None,
@@ -281,6 +290,14 @@ impl EmulatorConfig {
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
                 return invalid(name, "must be between 0 and 1");
+            }
+        }
+        for (country, pattern) in &self.postal_code_patterns {
+            if regex::Regex::new(pattern).is_err() {
+                return Err(ConfigError::Invalid {
+                    name: "postal_code_patterns",
+                    message: format!("`{country}`: `{pattern}` is not a valid regular expression"),
+                });
             }
         }
         for (country, pattern) in &self.registration_patterns {

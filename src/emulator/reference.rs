@@ -85,7 +85,10 @@ pub async fn country_rules(
             "supportedLanguagesList": languages,
             "supportedCulturesList": cultures,
             "isPostalCodeRequired": true,
-            "postalCodeRegex": if country == "US" { Some(US_ZIP_REGEX) } else { None },
+            "postalCodeRegex": shared
+                .postal_pattern(&country)
+                .map(|p| p.as_str())
+                .or((country == "US").then_some(US_ZIP_REGEX)),
             "isCityRequired": true,
             "isVatIdSupported": false,
             "isOrganizationRegistrationNumberRequired": needs_registration(&country),
@@ -100,9 +103,10 @@ pub async fn validate_address(State(shared): State<Arc<Shared>>, body: Bytes) ->
     if shared.chance(shared.config.faults.address_validation_error_rate) {
         return error_response(&shared, 500, 800003, "Address validation is unavailable");
     }
-    let Ok(address) = serde_json::from_slice::<Value>(&body).map(lowercase_keys) else {
+    let Ok(original) = serde_json::from_slice::<Value>(&body) else {
         return error_response(&shared, 400, 3000, "The request body is not valid JSON");
     };
+    let address = lowercase_keys(original.clone());
     let field = |k: &str| {
         address
             .get(k)
@@ -130,20 +134,63 @@ pub async fn validate_address(State(shared): State<Arc<Shared>>, body: Bytes) ->
             problems.push("the state is not a US state");
         }
     }
-    let status = if problems.is_empty() {
+    let usual = usual_form(&original, &country);
+    let suggest = shared.config.address_suggestions && problems.is_empty() && usual != original;
+    let status = if problems.is_empty() && !suggest {
         "VerifiedShippable"
     } else {
         "StreetPartial"
     };
+    let message = if suggest {
+        "The address was found in another form".to_string()
+    } else {
+        problems.join("; ")
+    };
     json_response(
         200,
         json!({
-            "originalAddress": address,
-            "suggestedAddresses": [],
+            "originalAddress": original,
+            "suggestedAddresses": if suggest { vec![usual] } else { Vec::new() },
             "status": status,
-            "validationMessage": problems.join("; "),
+            "validationMessage": message,
         }),
     )
+}
+
+/// An address as the emulator's "postal service" writes it: every line trimmed with single
+/// spaces, the city capitalised word by word, a US state in capitals (keys as sent).
+fn usual_form(address: &Value, country: &str) -> Value {
+    let mut usual = address.clone();
+    let Some(fields) = usual.as_object_mut() else {
+        return usual;
+    };
+    for (key, value) in fields.iter_mut() {
+        let Some(text) = value.as_str() else {
+            continue;
+        };
+        let mut tidy = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if key.eq_ignore_ascii_case("city") {
+            tidy = tidy
+                .split(' ')
+                .map(|word| {
+                    let mut chars = word.chars();
+                    match chars.next() {
+                        Some(first) => first
+                            .to_uppercase()
+                            .chain(chars.flat_map(char::to_lowercase))
+                            .collect(),
+                        None => String::new(),
+                    }
+                })
+                .collect::<Vec<String>>()
+                .join(" ");
+        }
+        if key.eq_ignore_ascii_case("state") && country == "US" {
+            tidy = tidy.to_uppercase();
+        }
+        *value = Value::String(tidy);
+    }
+    usual
 }
 
 /// `GET /v1/agreements?agreementType=MicrosoftCustomerAgreement`.

@@ -101,6 +101,7 @@ pub struct Shared {
     pub resellers: Vec<Reseller>,
     pub cultures: HashMap<String, Vec<String>>,
     registration_patterns: HashMap<String, Regex>,
+    postal_patterns: HashMap<String, Regex>,
     registration_default: Regex,
     /// The refresh token printed at start-up (the one tests and users begin with).
     initial_refresh_token: String,
@@ -143,6 +144,11 @@ impl Shared {
             .map(|(c, p)| (c.to_uppercase(), compile(p)))
             .collect();
         let registration_default = compile(&config.registration_default_pattern);
+        let postal_patterns = config
+            .postal_code_patterns
+            .iter()
+            .map(|(c, p)| (c.to_uppercase(), compile(p)))
+            .collect();
         let mut inner = Inner {
             rng: SmallRng::seed_from_u64(config.seed),
             customers: Vec::new(),
@@ -175,6 +181,7 @@ impl Shared {
             clock,
             cultures,
             registration_patterns,
+            postal_patterns,
             registration_default,
             initial_refresh_token: first,
             inner: Mutex::new(inner),
@@ -194,6 +201,11 @@ impl Shared {
     /// The refresh token printed at start-up.
     pub fn initial_refresh_token(&self) -> String {
         self.initial_refresh_token.clone()
+    }
+
+    /// The configured postal code pattern of `country`, if any.
+    pub fn postal_pattern(&self, country: &str) -> Option<&Regex> {
+        self.postal_patterns.get(country)
     }
 
     pub fn registration_pattern(&self, country: &str) -> &Regex {

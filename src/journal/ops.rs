@@ -54,6 +54,18 @@ const QUEUED: &str = "(rows.state IN ('pending', 'retry_wait', 'in_doubt', 'in_f
              AND s.step = 'attest_mca' AND s.state IN ('pending', 'in_flight', 'in_doubt'))))
      AND rows.domain IS NOT NULL AND rows.request_body IS NOT NULL";
 
+/// The domains of the rows created already (pre-flight does not ask about them again).
+pub fn created_domains(
+    conn: &Connection,
+) -> Result<std::collections::HashSet<String>, rusqlite::Error> {
+    let mut statement =
+        conn.prepare("SELECT domain FROM rows WHERE state = 'created' AND domain IS NOT NULL")?;
+    let domains = statement
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(domains)
+}
+
 /// How many rows the dispatcher has to bring to a terminal state.
 pub fn work_count(conn: &Connection) -> Result<u64, rusqlite::Error> {
     conn.query_row(

@@ -674,7 +674,11 @@ async fn domains_customers_filters_and_users_read_back() {
         let (pc, token, path) = (&pc, &token, &reset_path);
         async move { pc.call(Method::PATCH, path, token, None, Some(&body)).await }
     };
-    assert_eq!(reset(json!({})).await.status, 400, "passwordProfile is required");
+    assert_eq!(
+        reset(json!({})).await.status,
+        400,
+        "passwordProfile is required"
+    );
     let weak = json!({"passwordProfile": {"password": "password", "forceChangePassword": true}});
     assert_eq!(reset(weak).await.status, 400, "a weak password is refused");
     let made_up = reset(json!({"passwordProfile": {"forceChangePassword": true}})).await;

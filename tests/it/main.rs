@@ -14,6 +14,7 @@ mod hostile;
 mod nightly;
 mod onboarding;
 mod output;
+mod preflight;
 mod rate;
 mod reading;
 mod recovery;
