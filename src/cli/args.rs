@@ -194,7 +194,11 @@ pub struct ExportArgs {
 
     /// The file to write (`.csv`, or `.xlsx` for a workbook): the results, or with
     /// `--credentials` the admin credentials.
-    #[arg(long, value_name = "FILE", required_unless_present = "by_reseller")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present_any = ["by_reseller", "write_back"]
+    )]
     pub out: Option<PathBuf>,
 
     /// Export the admin credentials instead of the results (needs `--identity`).
@@ -218,6 +222,15 @@ pub struct ExportArgs {
     /// The format of the `--by-reseller` files: `csv` (default) or `xlsx`.
     #[arg(long, value_enum, default_value = "csv")]
     pub bundle_format: crate::report::table::TableFormat,
+
+    /// A copy of the sheet the journal imported (xlsx → xlsx, CSV → CSV), its own columns
+    /// untouched, with each row's state, customer id, sign-in name, error and attestation appended.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["out", "credentials"])]
+    pub write_back: Option<PathBuf>,
+
+    /// With `--write-back`: the sheet, when it is no longer where it was imported from.
+    #[arg(long, value_name = "SHEET", requires = "write_back")]
+    pub from: Option<PathBuf>,
 
     #[command(flatten)]
     pub connection: super::connection::ConnectionArgs,
@@ -303,6 +316,7 @@ impl SheetArgs {
             delimiter,
             encoding,
             workbook_reader: WorkbookReader::isolated(),
+            untrimmed: false,
         })
     }
 }

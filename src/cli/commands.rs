@@ -249,6 +249,16 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, Error> {
 
 pub fn export(args: ExportArgs) -> Result<ExitCode, Error> {
     let journal = open_for_reading(&args.journal)?;
+    if let Some(out) = &args.write_back {
+        let written =
+            crate::report::write_back::write_back(&journal.conn, args.from.as_deref(), out)?;
+        printer::note(&format!(
+            "wrote {} with the outcome of {} row(s) beside its own columns",
+            out.display(),
+            written.rows
+        ));
+        return Ok(ExitCode::Success);
+    }
     if !args.credentials {
         let out = args.out.as_deref().expect("clap requires --out");
         let n = crate::report::export::write_results(&journal.conn, out)?;

@@ -385,3 +385,75 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, rusq
     )
     .map(|n| n > 0)
 }
+
+/// The sheet of a journal's import.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// Its path, as it was given.
+    pub sheet: String,
+    /// The hash of its bytes then.
+    pub hash: Option<String>,
+    /// The template it was read with (`built-in` or a path).
+    pub template: Option<String>,
+}
+
+/// The sheet of the journal's most recent import.
+pub fn last_import(conn: &Connection) -> Result<Option<Imported>, rusqlite::Error> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT sheet, sheet_hash, template FROM runs WHERE sheet IS NOT NULL
+         ORDER BY id DESC LIMIT 1",
+        [],
+        |r| {
+            Ok(Imported {
+                sheet: r.get(0)?,
+                hash: r.get(1)?,
+                template: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// What the write-back appends to a row of the sheet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOutcome {
+    pub state: String,
+    pub customer_id: Option<String>,
+    pub domain: Option<String>,
+    pub error: Option<String>,
+    /// The attestation's state (`done`, `pending`, ...), when one was asked for.
+    pub attestation: Option<String>,
+}
+
+/// Each row's outcome by its number in the sheet; `Err` with a number two rows share (a journal
+/// that holds rows of two sheets, `--add-sheet`).
+pub fn outcomes_by_row(
+    conn: &Connection,
+) -> Result<Result<std::collections::HashMap<i64, RowOutcome>, i64>, rusqlite::Error> {
+    let attestation = if has_table(conn, "steps")? {
+        "(SELECT s.state FROM steps s WHERE s.row_id = rows.id AND s.step = 'attest_mca')"
+    } else {
+        "NULL"
+    };
+    let mut statement = conn.prepare(&format!(
+        "SELECT sheet_row, state, customer_id, domain, last_error_message, {attestation}
+         FROM rows ORDER BY sheet_row, id"
+    ))?;
+    let mut outcomes = std::collections::HashMap::new();
+    let mut rows = statement.query([])?;
+    while let Some(r) = rows.next()? {
+        let number: i64 = r.get(0)?;
+        let outcome = RowOutcome {
+            state: r.get(1)?,
+            customer_id: r.get(2)?,
+            domain: r.get(3)?,
+            error: r.get(4)?,
+            attestation: r.get(5)?,
+        };
+        if outcomes.insert(number, outcome).is_some() {
+            return Ok(Err(number));
+        }
+    }
+    Ok(Ok(outcomes))
+}

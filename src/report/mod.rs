@@ -5,3 +5,4 @@ pub mod export;
 pub mod status;
 pub mod table;
 pub mod validation;
+pub mod write_back;

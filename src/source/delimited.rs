@@ -73,7 +73,14 @@ pub fn read<V: RowVisitor>(
 
     let mut skip = 0;
     loop {
-        let outcome = read_records(path, decided.encoding, delimiter, skip, visitor)?;
+        let outcome = read_records(
+            path,
+            decided.encoding,
+            delimiter,
+            skip,
+            options.untrimmed,
+            visitor,
+        )?;
         match outcome {
             Outcome::Done => {
                 return Ok(SourceInfo {
@@ -295,6 +302,7 @@ fn read_records<V: RowVisitor>(
     encoding: &'static Encoding,
     delimiter: u8,
     skip: u64,
+    untrimmed: bool,
     visitor: &mut V,
 ) -> Result<Outcome, V::Error> {
     let stream = open_stream(path, encoding).map_err(|source| SourceError::Io {
@@ -305,6 +313,7 @@ fn read_records<V: RowVisitor>(
         path,
         delimiter,
         skip,
+        untrimmed,
         check_ascii: encoding == UTF_8,
         decoded_from: (encoding != UTF_8).then(|| encoding.name()),
     };
@@ -357,6 +366,8 @@ struct Parser<'a> {
     path: &'a Path,
     delimiter: u8,
     skip: u64,
+    /// Cells as the file has them (see [`SourceOptions::untrimmed`]).
+    untrimmed: bool,
     /// Track the first non-ASCII row, to know whether a restart in another encoding is sound.
     check_ascii: bool,
     /// The encoding the stream is decoded from, when it is not UTF-8: a byte sequence it cannot
@@ -445,7 +456,7 @@ impl Parser<'_> {
             }
             let row = &mut rows[len];
             row.number = number;
-            if raw.iter().any(needs_trim) {
+            if !self.untrimmed && raw.iter().any(needs_trim) {
                 row.cells.clear();
                 for field in raw.iter() {
                     row.cells.push_field(field.trim());

@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use csv::StringRecord;
 pub use encoding_rs::Encoding;
+pub use xlsx::{AppendError, append_columns};
 
 /// One data row as it stands in the sheet.
 #[derive(Debug, Default)]
@@ -98,6 +99,9 @@ pub struct SourceOptions {
     pub encoding: Option<&'static Encoding>,
     /// Where xls, xlsb and ods workbooks are read.
     pub workbook_reader: WorkbookReader,
+    /// Delimited text: cells exactly as the file has them, not trimmed (for the write-back, which
+    /// copies them).
+    pub untrimmed: bool,
 }
 
 impl Default for SourceOptions {
@@ -107,6 +111,7 @@ impl Default for SourceOptions {
             delimiter: None,
             encoding: None,
             workbook_reader: WorkbookReader::InProcess,
+            untrimmed: false,
         }
     }
 }

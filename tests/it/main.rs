@@ -24,3 +24,4 @@ mod stopping;
 mod validate_command;
 mod validation;
 mod workbooks;
+mod write_back;

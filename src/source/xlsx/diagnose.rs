@@ -123,7 +123,7 @@ enum What {
 
 /// A reference's 1-based row and column (`None` without letters), saturating instead of
 /// overflowing; `None` when it is not letters followed by digits.
-fn reference(text: &str) -> Option<(u64, Option<u64>)> {
+pub(super) fn reference(text: &str) -> Option<(u64, Option<u64>)> {
     let bytes = text.as_bytes();
     let letters = bytes.iter().take_while(|b| b.is_ascii_alphabetic()).count();
     let digits = &bytes[letters..];
@@ -142,7 +142,7 @@ fn reference(text: &str) -> Option<(u64, Option<u64>)> {
 
 /// The part holding `sheet`, found as calamine finds it: the workbook part names the sheet's
 /// relationship, the workbook's relationships name its target.
-fn sheet_part<R: Read + Seek>(zip: &mut ZipArchive<R>, sheet: &str) -> Option<String> {
+pub(super) fn sheet_part<R: Read + Seek>(zip: &mut ZipArchive<R>, sheet: &str) -> Option<String> {
     let rels = zip.index_for_name("_rels/.rels")?;
     let (xl, workbook) = office_document(zip, rels).ok()?;
     let rel_id = {
@@ -205,7 +205,7 @@ fn sheet_part<R: Read + Seek>(zip: &mut ZipArchive<R>, sheet: &str) -> Option<St
 }
 
 /// The index of the part named `name`, compared as calamine compares (case-insensitively).
-fn find<R: Read + Seek>(zip: &ZipArchive<R>, name: &str) -> Option<usize> {
+pub(super) fn find<R: Read + Seek>(zip: &ZipArchive<R>, name: &str) -> Option<usize> {
     let wanted = normalized(name);
     (0..zip.len()).find(|&i| {
         zip.by_index_data(i)

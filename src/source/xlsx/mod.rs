@@ -12,6 +12,7 @@
 //! - [`rows::RowAssembler`] places each cell by its reference, refuses positions past Excel's grid,
 //!   repeated references and rows out of order, and caps a row's text.
 
+mod append;
 mod diagnose;
 mod package;
 mod rows;
@@ -27,6 +28,8 @@ use super::cell_text::{Padding, value_of_ref, write_cell};
 use super::guard::{Panicked, contain};
 use super::{Header, RawRow, RowVisitor, SheetChoice, SourceError, SourceInfo, SourceOptions};
 use rows::{MAX_ROW_BYTES, RowAssembler, RowProblem};
+
+pub use append::{AppendError, append_columns};
 
 pub fn read<V: RowVisitor>(
     path: &Path,
