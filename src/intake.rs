@@ -32,6 +32,7 @@ pub fn read_sheet(
         path,
         template,
         binding: None,
+        above: Vec::new(),
         validator: Validator::new(),
         scratch: Scratch::default(),
         sink,
@@ -43,6 +44,8 @@ struct Wiring<'a, S> {
     path: &'a Path,
     template: &'a Template,
     binding: Option<Binding<'a>>,
+    /// Rows above the header, passed over (numbers and first cell, for the warning).
+    above: Vec<(u64, String)>,
     validator: Validator,
     scratch: Scratch,
     sink: &'a mut S,
@@ -60,9 +63,16 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
             Some(sheet) => format!("`{}`, sheet `{sheet}`", self.path.display()),
             None => format!("`{}`", self.path.display()),
         };
-        let binding = Binding::new(self.template, &header.cells, header.number, &label)?;
+        let mut binding = Binding::new(self.template, &header.cells, header.number, &label)?;
+        binding.note_rows_above(&self.above, header.number);
         self.sink.bound(&binding, header)?;
         self.binding = Some(binding);
+        Ok(())
+    }
+
+    fn above_header(&mut self, row: &RawRow) -> Result<(), Error> {
+        let text = row.cells.iter().find(|c| !c.is_empty()).unwrap_or_default();
+        self.above.push((row.number, text.to_string()));
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod dispatch;
 pub mod emulator;
 pub mod error;
+pub mod folding;
 pub mod intake;
 pub mod job;
 pub mod journal;

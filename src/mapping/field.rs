@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use crate::folding::normalize_header;
+
 macro_rules! fields {
     ($($variant:ident => $name:literal),* $(,)?) => {
         /// A canonical field. Its `name()` is the contract's snake_case name.
@@ -157,16 +159,6 @@ impl Field {
     }
 }
 
-/// A header as matching sees it: lowercase letters and digits of any script, nothing else —
-/// `E-mail`, `e_mail` and `EMAIL ` all become `email`.
-pub fn normalize_header(header: &str) -> String {
-    header
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +187,13 @@ mod tests {
         assert_eq!(normalize_header(" E-mail "), "email");
         assert_eq!(normalize_header("Postal_Code"), "postalcode");
         assert_eq!(normalize_header("Straße/Nr."), "straßenr");
+        assert_eq!(normalize_header("Prénom"), normalize_header("prenom"));
+        assert_eq!(normalize_header("Län"), "lan");
+        assert_eq!(normalize_header("Kod pocztowy"), "kodpocztowy");
+        assert_eq!(normalize_header("Domænenavn"), "domænenavn");
+        // Hangul and kana are not decomposed: ド stays ド, not ト.
+        assert_eq!(normalize_header("ドメイン"), "ドメイン");
+        assert_eq!(normalize_header("회사명"), "회사명");
+        assert_eq!(normalize_header("州/省"), "州省");
     }
 }

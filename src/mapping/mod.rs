@@ -8,6 +8,7 @@
 //! that is `validate`'s job.
 
 mod field;
+pub mod languages;
 mod template;
 
 pub use field::{Field, normalize_header};
@@ -162,6 +163,33 @@ impl<'t> Binding<'t> {
 
     pub fn template(&self) -> &Template {
         self.template
+    }
+
+    /// Notes the rows above the header that were passed over (a title, a date): `above` holds each
+    /// one's number and first non-empty cell.
+    pub fn note_rows_above(&mut self, above: &[(u64, String)], header_row: u64) {
+        let Some(((first, text), rest)) = above.split_first() else {
+            return;
+        };
+        let message = if rest.is_empty() {
+            format!(
+                "row {first} (`{}`) is above the header (row {header_row}) and is ignored",
+                shown(text)
+            )
+        } else {
+            format!(
+                "rows {first} to {} are above the header (row {header_row}) and are ignored; row {first} is `{}`",
+                above[above.len() - 1].0,
+                shown(text)
+            )
+        };
+        self.notes.insert(
+            0,
+            ColumnNote {
+                column: None,
+                message,
+            },
+        );
     }
 
     /// Columns that feed nothing, for warnings.
@@ -394,16 +422,18 @@ impl<'r> Draft<'r> {
         self.settle_culture(language);
     }
 
-    /// A defaulted culture the row's country does not accept gives way to the country's first
-    /// listed culture (Mozambique and Suriname refuse `en-US`); a missing language is the
-    /// culture's language part. Values the sheet gave are only re-spelled, never replaced.
+    /// A row with no culture (no cell, no template default) takes its country's own: the first
+    /// culture Partner Center lists for it (`nl-NL` for NL, `en-US` for US). A defaulted culture
+    /// the row's country does not accept gives way the same way (Mozambique and Suriname refuse
+    /// `en-US`). A missing language is the culture's language part. Values the sheet gave are
+    /// only re-spelled, never replaced.
     fn settle_culture(&mut self, language: &'r mut String) {
         let country = self.text(Field::Country);
         let culture = Field::Culture.index();
         if let Some(canonical) = countries::accepted_culture(country, self.texts[culture]) {
             self.texts[culture] = canonical;
-        } else if self.sources[culture] == Source::Default
-            && let Some(first) = countries::cultures_for(country).and_then(|c| c.first())
+        } else if matches!(self.sources[culture], Source::Default | Source::Missing)
+            && let Some(first) = countries::default_culture(country)
         {
             self.texts[culture] = first;
             self.sources[culture] = Source::Derived;
@@ -473,7 +503,7 @@ mod tests {
         assert_eq!(draft.text(Field::Domain), "wingtip42.onmicrosoft.com");
         assert_eq!(draft.text(Field::Country), "US");
         assert_eq!(draft.text(Field::Culture), "en-US");
-        assert_eq!(draft.get(Field::Culture).origin, Origin::Default);
+        assert_eq!(draft.get(Field::Culture).origin, Origin::Derived);
         assert_eq!(draft.raw(Field::Domain), "Wingtip42");
         assert_eq!(draft.text(Field::Language), "en");
         assert_eq!(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::field::{Field, normalize_header};
+use super::languages;
 
 /// The built-in template, also written out by `csp-onboard template`.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/default.toml");
@@ -86,7 +87,7 @@ impl TemplateError {
 
 impl Template {
     pub fn builtin() -> Template {
-        Template::parse(DEFAULT_TEMPLATE, "built-in")
+        Template::build(DEFAULT_TEMPLATE, "built-in", None)
             .expect("the built-in template is checked by a unit test")
     }
 
@@ -98,7 +99,13 @@ impl Template {
         Template::parse(&text, &path.display().to_string())
     }
 
+    /// A template file, on top of the built-in one: its aliases add to the built-in names, its
+    /// defaults replace the built-in ones field by field (an empty value removes one).
     pub fn parse(text: &str, origin: &str) -> Result<Template, TemplateError> {
+        Template::build(text, origin, Some(&Template::builtin()))
+    }
+
+    fn build(text: &str, origin: &str, base: Option<&Template>) -> Result<Template, TemplateError> {
         let file: TemplateFile = toml::from_str(text).map_err(|e| TemplateError::Syntax {
             origin: origin.to_string(),
             message: e.message().to_string(),
@@ -111,10 +118,7 @@ impl Template {
             })
         };
 
-        let mut aliases: HashMap<String, Field> = Field::ALL
-            .iter()
-            .flat_map(|&f| f.builtin_aliases().iter().map(move |a| (a.to_string(), f)))
-            .collect();
+        let mut aliases = builtin_aliases().clone();
         // The template's own aliases win over built-in ones: a user who says `Reference` is the
         // domain means it.
         for (name, spelled) in &file.aliases {
@@ -128,7 +132,10 @@ impl Template {
             }
         }
 
-        let mut defaults = vec![None; Field::COUNT];
+        let mut defaults = match base {
+            Some(base) => base.defaults.clone(),
+            None => vec![None; Field::COUNT],
+        };
         for (name, value) in &file.defaults {
             defaults[field("defaults", name)?.index()] = non_empty(value);
         }
@@ -168,6 +175,19 @@ impl Template {
     }
 }
 
+/// The header names every template knows: English ([`Field::builtin_aliases`]) and the other
+/// languages' ([`languages`]), built once.
+fn builtin_aliases() -> &'static HashMap<String, Field> {
+    static ALIASES: std::sync::OnceLock<HashMap<String, Field>> = std::sync::OnceLock::new();
+    ALIASES.get_or_init(|| {
+        Field::ALL
+            .iter()
+            .flat_map(|&f| f.builtin_aliases().iter().map(move |a| (a.to_string(), f)))
+            .chain(languages::aliases())
+            .collect()
+    })
+}
+
 fn non_empty(value: &str) -> Option<String> {
     let value = value.trim();
     (!value.is_empty()).then(|| value.to_string())
@@ -180,8 +200,62 @@ mod tests {
     #[test]
     fn the_builtin_template_loads() {
         let template = Template::builtin();
-        assert_eq!(template.default_for(Field::Culture), Some("en-US"));
+        // No default culture: each row's country gives its own (mapping::Draft::settle_culture).
+        assert_eq!(template.default_for(Field::Culture), None);
         assert!(!template.direct);
+    }
+
+    #[test]
+    fn templates_inherit_and_may_remove_defaults() {
+        let base = Template::parse(
+            "[defaults]\nculture = \"en-GB\"\ncity = \"Utrecht\"\n",
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(base.default_for(Field::Culture), Some("en-GB"));
+        let only_aliases =
+            Template::parse("[aliases]\ncompany_name = \"Klant\"\n", "b.toml").unwrap();
+        assert_eq!(
+            only_aliases.field_for_header("Klant"),
+            Some(Field::CompanyName)
+        );
+        assert_eq!(
+            only_aliases.field_for_header("Bedrijfsnaam"),
+            Some(Field::CompanyName)
+        );
+        assert_eq!(
+            only_aliases.field_for_header("Raison sociale"),
+            Some(Field::CompanyName)
+        );
+    }
+
+    #[test]
+    fn headers_in_other_languages_are_built_in() {
+        let template = Template::builtin();
+        for (header, field) in [
+            ("Bedrijfsnaam", Field::CompanyName),
+            ("E-mailadres", Field::Email),
+            ("Plaats", Field::City),
+            ("Land", Field::Country),
+            ("Prénom", Field::FirstName),
+            ("PRENOM", Field::FirstName),
+            ("Nom", Field::LastName),
+            ("Code postal", Field::PostalCode),
+            ("Postnummer", Field::PostalCode),
+            ("Förnamn", Field::FirstName),
+            ("PLZ", Field::PostalCode),
+            ("Straße", Field::AddressLine1),
+            ("公司名稱", Field::CompanyName),
+            ("郵遞區號", Field::PostalCode),
+            ("会社名", Field::CompanyName),
+            ("우편번호", Field::PostalCode),
+            ("Código postal", Field::PostalCode),
+            ("Nazwisko", Field::LastName),
+        ] {
+            assert_eq!(template.field_for_header(header), Some(field), "{header}");
+        }
+        assert_eq!(template.field_for_header("Name"), None);
+        assert_eq!(template.field_for_header("Namn"), None);
     }
 
     #[test]

@@ -260,8 +260,10 @@ fn write_workbook(
     Ok(counted.get())
 }
 
-/// Copies every record with the outcome cells appended, as it reads them.
-struct CopyRecords<W: Write> {
+/// Copies every record with the outcome cells appended, as it reads them; the rows above the
+/// header (a title) as they are.
+struct CopyRecords<'t, W: Write> {
+    template: &'t Template,
     writer: csv::Writer<W>,
     outcomes: HashMap<i64, RowOutcome>,
     path: PathBuf,
@@ -270,7 +272,7 @@ struct CopyRecords<W: Write> {
     written: usize,
 }
 
-impl<W: Write> CopyRecords<W> {
+impl<W: Write> CopyRecords<'_, W> {
     fn write(&mut self, cells: impl IntoIterator<Item = String>) -> Result<(), Error> {
         self.writer.write_record(cells).map_err(|e| Error::Write {
             path: self.path.clone(),
@@ -279,11 +281,15 @@ impl<W: Write> CopyRecords<W> {
     }
 }
 
-impl<W: Write> RowVisitor for CopyRecords<W> {
+impl<W: Write> RowVisitor for CopyRecords<'_, W> {
     type Error = Error;
 
-    fn recognizes(&self, _header: &[String]) -> bool {
-        true
+    fn recognizes(&self, header: &[String]) -> bool {
+        Binding::new(self.template, header, 0, "").is_ok()
+    }
+
+    fn above_header(&mut self, row: &RawRow) -> Result<(), Error> {
+        self.write(row.cells.iter().map(str::to_owned).collect::<Vec<_>>())
     }
 
     fn header(&mut self, header: &Header) -> Result<(), Error> {
@@ -341,7 +347,12 @@ fn write_delimited(
     if had_bom || info.encoding.is_some_and(|e| e != "UTF-8") {
         file.write_all(b"\xEF\xBB\xBF").map_err(write_error)?;
     }
+    if info.sep_directive {
+        file.write_all(format!("sep={}\r\n", delimiter as char).as_bytes())
+            .map_err(write_error)?;
+    }
     let mut copy = CopyRecords {
+        template,
         writer: csv::WriterBuilder::new()
             .delimiter(delimiter)
             .flexible(true)

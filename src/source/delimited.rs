@@ -67,9 +67,12 @@ pub fn read<V: RowVisitor>(
             decided
         }
     };
+    let decoded = decode_sample(&sample, decided.encoding);
+    let sep = sep_directive(&decoded);
     let delimiter = options
         .delimiter
-        .unwrap_or_else(|| detect_delimiter(&decode_sample(&sample, decided.encoding)));
+        .or(sep)
+        .unwrap_or_else(|| detect_delimiter(&decoded));
 
     let mut skip = 0;
     loop {
@@ -78,7 +81,10 @@ pub fn read<V: RowVisitor>(
             decided.encoding,
             delimiter,
             skip,
-            options.untrimmed,
+            Flags {
+                untrimmed: options.untrimmed,
+                sep_line: sep.is_some(),
+            },
             visitor,
         )?;
         match outcome {
@@ -89,6 +95,7 @@ pub fn read<V: RowVisitor>(
                     encoding: Some(decided.encoding.name()),
                     encoding_basis: Some(decided.basis),
                     delimiter: Some(delimiter as char),
+                    sep_directive: sep.is_some(),
                 });
             }
             Outcome::InvalidUtf8 {
@@ -210,6 +217,25 @@ fn first_invalid_utf8(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
+/// The delimiter Excel's `sep=;` first line names, if the file starts with one. Excel writes it
+/// for files it is to open with another delimiter than the locale's, and hides it: the line is a
+/// directive, not a row, and the rows under it are numbered as Excel shows them (the header 1).
+fn sep_directive(sample: &str) -> Option<u8> {
+    let line = sample.lines().next()?.trim_matches(' ');
+    let line = line
+        .strip_prefix('"')
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or(line);
+    let rest = line
+        .get(..4)?
+        .eq_ignore_ascii_case("sep=")
+        .then(|| &line[4..])?;
+    let &first = rest.as_bytes().first()?;
+    // `sep=;;;;` when a program padded the line to the sheet's width.
+    let valid = first.is_ascii_punctuation() || first == b'\t';
+    (valid && first != b'"' && rest.bytes().all(|b| b == first)).then_some(first)
+}
+
 fn decode_sample(sample: &[u8], encoding: &'static Encoding) -> String {
     encoding.decode_with_bom_removal(sample).0.into_owned()
 }
@@ -297,12 +323,21 @@ struct Batch {
 ///
 /// Parsing runs on a second thread while this one maps and validates: on a million-row sheet the
 /// two halves cost about the same, so the pipeline takes little more than the slower of them.
+/// How records are read beyond their delimiter.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
+    /// Cells as the file has them (see [`SourceOptions::untrimmed`]).
+    untrimmed: bool,
+    /// The first line is Excel's `sep=` directive: not a row, and not counted.
+    sep_line: bool,
+}
+
 fn read_records<V: RowVisitor>(
     path: &Path,
     encoding: &'static Encoding,
     delimiter: u8,
     skip: u64,
-    untrimmed: bool,
+    flags: Flags,
     visitor: &mut V,
 ) -> Result<Outcome, V::Error> {
     let stream = open_stream(path, encoding).map_err(|source| SourceError::Io {
@@ -313,7 +348,8 @@ fn read_records<V: RowVisitor>(
         path,
         delimiter,
         skip,
-        untrimmed,
+        untrimmed: flags.untrimmed,
+        sep_line: flags.sep_line,
         check_ascii: encoding == UTF_8,
         decoded_from: (encoding != UTF_8).then(|| encoding.name()),
     };
@@ -368,6 +404,8 @@ struct Parser<'a> {
     skip: u64,
     /// Cells as the file has them (see [`SourceOptions::untrimmed`]).
     untrimmed: bool,
+    /// See [`Flags::sep_line`].
+    sep_line: bool,
     /// Track the first non-ASCII row, to know whether a restart in another encoding is sound.
     check_ascii: bool,
     /// The encoding the stream is decoded from, when it is not UTF-8: a byte sequence it cannot
@@ -406,7 +444,7 @@ impl Parser<'_> {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(error) => {
-                    let row = numbering.next_guess();
+                    let row = numbering.next_guess() - u64::from(self.sep_line);
                     // Rows parsed before the bad one are still visited (and counted in `records`).
                     let _ = full.send(Batch { rows, len });
                     if let csv::ErrorKind::Io(io) = error.kind()
@@ -434,7 +472,13 @@ impl Parser<'_> {
             }
             records += 1;
             record_start.store(reader.position().byte(), Ordering::Relaxed);
-            let number = numbering.number(reader.position().line(), &raw);
+            let mut number = numbering.number(reader.position().line(), &raw);
+            if self.sep_line {
+                if records == 1 {
+                    continue;
+                }
+                number -= 1;
+            }
             if self.check_ascii && first_non_ascii_row.is_none() && !raw.as_slice().is_ascii() {
                 first_non_ascii_row = Some(number);
             }
@@ -549,5 +593,23 @@ impl RowNumbering {
     /// The likely number of a record that failed to parse, for error messages.
     fn next_guess(&self) -> u64 {
         self.last_number + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excel_sep_lines_name_the_delimiter() {
+        assert_eq!(sep_directive("sep=;\r\nA;B\n"), Some(b';'));
+        assert_eq!(sep_directive("SEP=,\nA,B"), Some(b','));
+        assert_eq!(sep_directive("\"sep=|\"\nA|B"), Some(b'|'));
+        assert_eq!(sep_directive("sep=;;;;\nA;B"), Some(b';'));
+        assert_eq!(sep_directive("sep=\t\nA\tB"), Some(b'\t'));
+        assert_eq!(sep_directive("sep=\n"), None);
+        assert_eq!(sep_directive("separator;B\n"), None);
+        assert_eq!(sep_directive("Domain;sep=;\n"), None);
+        assert_eq!(sep_directive("sep=a\n"), None);
     }
 }

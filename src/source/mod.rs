@@ -16,7 +16,11 @@
 //! borrows its workbook, and a visitor keeps both on one stack frame without self-reference.
 //!
 //! Invariants every caller may rely on:
-//! - The header is the first non-empty row; rows above it are never visited.
+//! - The header is the first of the first [`HEADER_SEARCH_ROWS`] non-empty rows that the visitor
+//!   [`recognizes`](RowVisitor::recognizes) (a title row, a date, a note above the header are
+//!   skipped and passed to [`RowVisitor::above_header`]); when none is, the first non-empty row,
+//!   so the visitor's own complaint about it says what is missing. Excel's `sep=;` first line is
+//!   a directive, never a row (see [`delimited`]).
 //! - Empty rows (every cell blank after trimming) are never visited, but still occupy their
 //!   number, so the numbers are those a spreadsheet program shows (CONTRACTS.md "Rows").
 //! - Cells are trimmed.
@@ -40,7 +44,7 @@ pub use encoding_rs::Encoding;
 pub use xlsx::{AppendError, append_columns};
 
 /// One data row as it stands in the sheet.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawRow {
     /// The number a spreadsheet program shows for this row (1-based).
     pub number: u64,
@@ -79,6 +83,103 @@ pub trait RowVisitor {
 
     /// Called for every non-empty row below the header.
     fn row(&mut self, row: &RawRow) -> Result<(), Self::Error>;
+
+    /// Called, before [`header`](RowVisitor::header), for each non-empty row above the header
+    /// that was passed over because it is not one (a title, a date).
+    fn above_header(&mut self, _row: &RawRow) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// How many non-empty rows from the top may be looked at to find the header.
+pub const HEADER_SEARCH_ROWS: usize = 10;
+
+/// Finds the header among the first rows: sits between a reader and the caller's visitor.
+struct HeaderSearch<'v, V> {
+    inner: &'v mut V,
+    state: Search,
+}
+
+enum Search {
+    /// The header was found (or given up on): rows go straight through.
+    Through,
+    /// The first non-empty row was not recognised; the rows after it are being looked at.
+    Looking { first: Header, above: Vec<RawRow> },
+}
+
+impl<'v, V: RowVisitor> HeaderSearch<'v, V> {
+    fn new(inner: &'v mut V) -> Self {
+        HeaderSearch {
+            inner,
+            state: Search::Through,
+        }
+    }
+
+    /// No row was recognised: the first one is the header, and the visitor says what is wrong.
+    fn give_up(&mut self, current: Option<&RawRow>) -> Result<(), V::Error> {
+        if let Search::Looking { first, above } =
+            std::mem::replace(&mut self.state, Search::Through)
+        {
+            self.inner.header(&first)?;
+            for row in above.iter().chain(current) {
+                self.inner.row(row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the reader's last row.
+    fn finish(mut self) -> Result<(), V::Error> {
+        self.give_up(None)
+    }
+}
+
+impl<V: RowVisitor> RowVisitor for HeaderSearch<'_, V> {
+    type Error = V::Error;
+
+    fn recognizes(&self, header: &[String]) -> bool {
+        self.inner.recognizes(header)
+    }
+
+    fn header(&mut self, header: &Header) -> Result<(), Self::Error> {
+        if self.inner.recognizes(&header.cells) {
+            return self.inner.header(header);
+        }
+        self.state = Search::Looking {
+            first: header.clone(),
+            above: Vec::new(),
+        };
+        Ok(())
+    }
+
+    fn row(&mut self, row: &RawRow) -> Result<(), Self::Error> {
+        let Search::Looking { first, above } = &mut self.state else {
+            return self.inner.row(row);
+        };
+        let cells: Vec<String> = row.cells.iter().map(str::to_owned).collect();
+        if self.inner.recognizes(&cells) {
+            let header = Header {
+                number: row.number,
+                cells,
+                sheet: first.sheet.clone(),
+            };
+            let title = RawRow {
+                number: first.number,
+                cells: StringRecord::from(first.cells.clone()),
+            };
+            let above = std::mem::take(above);
+            self.state = Search::Through;
+            for passed in std::iter::once(&title).chain(&above) {
+                self.inner.above_header(passed)?;
+            }
+            return self.inner.header(&header);
+        }
+        if above.len() + 1 < HEADER_SEARCH_ROWS {
+            above.push(row.clone());
+            return Ok(());
+        }
+        self.give_up(Some(row))
+    }
 }
 
 /// How to pick the sheet of a workbook.
@@ -163,6 +264,8 @@ pub struct SourceInfo {
     /// How the encoding was decided (delimited text only).
     pub encoding_basis: Option<encoding::Basis>,
     pub delimiter: Option<char>,
+    /// The file began with Excel's `sep=X` line (delimited text only).
+    pub sep_directive: bool,
 }
 
 impl SourceInfo {
@@ -363,14 +466,17 @@ pub fn read<V: RowVisitor>(
         }
         .into());
     }
-    match Format::of(path) {
-        Some(Format::Delimited) => delimited::read(path, options, visitor),
-        Some(Format::Workbook) => spreadsheet::read(path, options, visitor),
+    let mut search = HeaderSearch::new(visitor);
+    let info = match Format::of(path) {
+        Some(Format::Delimited) => delimited::read(path, options, &mut search),
+        Some(Format::Workbook) => spreadsheet::read(path, options, &mut search),
         None => Err(SourceError::UnknownFormat {
             path: path.to_path_buf(),
         }
         .into()),
-    }
+    }?;
+    search.finish()?;
+    Ok(info)
 }
 
 /// Parses an `--encoding` value (any WHATWG label: `utf-8`, `windows-1252`, `utf-16le`, `latin1`).

@@ -298,6 +298,7 @@ impl<'a, V: RowVisitor> Picker<'a, V> {
                 encoding: None,
                 encoding_basis: None,
                 delimiter: None,
+                sep_directive: false,
             }),
             None if self.target.is_some() => Err(SourceError::NoHeader {
                 path: self.path.to_path_buf(),

@@ -2,7 +2,7 @@
 //! through [`Findings::report`]; none stops at the first problem of the row.
 
 use super::Findings;
-use crate::countries;
+use crate::countries::{self, PostalVerdict};
 use crate::mapping::{DOMAIN_SUFFIX, Field};
 use crate::shown::{is_hidden, shown};
 
@@ -21,7 +21,8 @@ pub(super) fn check_row(f: &mut Findings<'_, '_>, direct: bool) {
     required_with_max(f, Field::City, "the city", 200);
     let country_ok = country(f);
     let country = f.draft.text(Field::Country);
-    postal_code(f, country);
+    postal_code(f, country, country_ok);
+    phone(f);
     if country_ok {
         state(f, country);
         culture(f, country);
@@ -250,7 +251,20 @@ fn country(f: &mut Findings<'_, '_>) -> bool {
         );
         return false;
     }
-    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+    let is_code = code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic());
+    if !(is_code && countries::is_supported_country(code))
+        && let Some(suggested) = countries::country_for_name(f.draft.raw(Field::Country))
+    {
+        f.report(
+            Field::Country,
+            format!(
+                "`{}` is a country's name, not its code: Partner Center takes the two-letter ISO 3166-1 code, here `{suggested}`",
+                shown(f.draft.raw(Field::Country))
+            ),
+        );
+        return false;
+    }
+    if !is_code {
         f.report(
             Field::Country,
             "expected a two-letter ISO 3166-1 country code such as `US`, `NL` or `GB`".into(),
@@ -267,25 +281,125 @@ fn country(f: &mut Findings<'_, '_>) -> bool {
     true
 }
 
-fn postal_code(f: &mut Findings<'_, '_>, country: &str) {
+fn postal_code(f: &mut Findings<'_, '_>, country: &str, country_ok: bool) {
     if !required(f, Field::PostalCode, "the postal code") {
         return;
     }
-    if country != "US" {
+    let code = f.draft.text(Field::PostalCode);
+    if country == "US" {
+        if is_us_zip(code) {
+            return;
+        }
+        let message = if (3..=4).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()) {
+            format!(
+                "a US ZIP code has 5 digits; did Excel drop a leading zero? `{code}` → `{code:0>5}`? Format the column as text so the zeros stay"
+            )
+        } else {
+            "a US ZIP code is 5 digits (`98052`) or ZIP+4 (`98052-6399`)".to_string()
+        };
+        f.report(Field::PostalCode, message);
         return;
     }
-    let zip = f.draft.text(Field::PostalCode);
-    if is_us_zip(zip) {
+    if !country_ok {
         return;
     }
-    let message = if (3..=4).contains(&zip.len()) && zip.bytes().all(|b| b.is_ascii_digit()) {
-        format!(
-            "a US ZIP code has 5 digits; did Excel drop a leading zero? `{zip}` → `{zip:0>5}`? Format the column as text so the zeros stay"
-        )
-    } else {
-        "a US ZIP code is 5 digits (`98052`) or ZIP+4 (`98052-6399`)".to_string()
+    let message = match countries::check_postal_code(country, code) {
+        PostalVerdict::Fits => return,
+        PostalVerdict::LostLeadingZero { suggestion } => format!(
+            "a postal code in `{country}` has {} digits; did Excel drop a leading zero? `{code}` → `{suggestion}`? Format the column as text so the zeros stay",
+            suggestion.len()
+        ),
+        PostalVerdict::Wrong { examples } => {
+            let forms = examples
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let forms = if examples.len() == 1 {
+                format!("the form {forms}")
+            } else {
+                format!("one of the forms {forms}")
+            };
+            format!(
+                "`{}` is not a postal code of `{country}`: expected {forms}",
+                shown(code)
+            )
+        }
     };
     f.report(Field::PostalCode, message);
+}
+
+/// The most digits an international number has (ITU-T E.164), and the fewest a real one has.
+const MAX_PHONE_DIGITS: usize = 15;
+const MIN_PHONE_DIGITS: usize = 6;
+
+/// A phone number must look like one: digits with the usual separators, not a number Excel wrote
+/// in scientific notation (its last digits are gone) and not words.
+fn phone(f: &mut Findings<'_, '_>) {
+    let text = f.draft.text(Field::PhoneNumber);
+    if text.is_empty() {
+        return;
+    }
+    if let Err(why) = plausible_phone(text) {
+        f.report(Field::PhoneNumber, why);
+    }
+}
+
+fn plausible_phone(text: &str) -> Result<(), String> {
+    if is_scientific(text) {
+        return Err(format!(
+            "`{}` is a number Excel wrote in scientific notation, and its last digits are lost: format the column as text and type the number again",
+            shown(text)
+        ));
+    }
+    // An extension is allowed after the number: `+31 30 123 4567 ext. 12`, `x12`.
+    let lower = text.to_ascii_lowercase();
+    let number = ["ext.", "ext", "x", "#"]
+        .iter()
+        .find_map(|marker| lower.find(marker).map(|at| &text[..at]))
+        .unwrap_or(text);
+    if let Some(bad) = number
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || " +-().//".contains(*c)))
+    {
+        return Err(if number.chars().any(|c| c.is_ascii_digit()) {
+            format!(
+                "`{}` is not a phone number: it may hold digits, spaces and `+ - ( ) . /`, not {}",
+                shown(text),
+                describe_char(bad)
+            )
+        } else {
+            format!("`{}` is not a phone number: it has no digits", shown(text))
+        });
+    }
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    if digits < MIN_PHONE_DIGITS {
+        return Err(format!(
+            "`{}` has {digits} digits: too few for a phone number",
+            shown(text)
+        ));
+    }
+    if digits > MAX_PHONE_DIGITS {
+        return Err(format!(
+            "`{}` has {digits} digits: a phone number has at most {MAX_PHONE_DIGITS}",
+            shown(text)
+        ));
+    }
+    Ok(())
+}
+
+/// `3.12E+09`, `4.25556E+9`, `1E10`.
+fn is_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    let mantissa_ok = !mantissa.is_empty()
+        && mantissa
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+        && mantissa.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    mantissa_ok && !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn is_us_zip(zip: &str) -> bool {
@@ -308,7 +422,28 @@ fn state(f: &mut Findings<'_, '_>, country: &str) {
         return;
     }
     let state = f.draft.text(Field::State);
-    if country == "US" && !countries::is_us_state(state) {
+    let known = match country {
+        "US" => countries::is_us_state(state),
+        _ => countries::is_subdivision_code(country, state),
+    };
+    if known {
+        return;
+    }
+    let raw = f.draft.raw(Field::State);
+    if let Some(code) = countries::subdivision_for_name(country, raw) {
+        let what = if country == "US" {
+            "the USPS code"
+        } else {
+            "its code"
+        };
+        f.report(
+            Field::State,
+            format!(
+                "`{}` is the name, not the code: Partner Center takes {what}, here `{code}`",
+                shown(raw)
+            ),
+        );
+    } else if country == "US" {
         f.report(
             Field::State,
             "expected a two-letter USPS state code such as `WA`, `NY` or `DC`".into(),
@@ -419,6 +554,41 @@ mod tests {
         ] {
             assert!(plausible_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn phones() {
+        for good in [
+            "4255550101",
+            "+31 30 123 4567",
+            "(425) 555-0101",
+            "030-1234567",
+            "+46 8 123 456 78 ext. 12",
+            "+886 2 2345 6789",
+        ] {
+            assert_eq!(plausible_phone(good), Ok(()), "{good}");
+        }
+        let message = |text: &str| plausible_phone(text).unwrap_err();
+        assert_eq!(
+            message("3.12E+09"),
+            "`3.12E+09` is a number Excel wrote in scientific notation, and its last digits are lost: format the column as text and type the number again"
+        );
+        assert_eq!(
+            message("call me"),
+            "`call me` is not a phone number: it has no digits"
+        );
+        assert_eq!(
+            message("030 123 4567 (Piet)"),
+            "`030 123 4567 (Piet)` is not a phone number: it may hold digits, spaces and `+ - ( ) . /`, not `P`"
+        );
+        assert_eq!(
+            message("12345"),
+            "`12345` has 5 digits: too few for a phone number"
+        );
+        assert_eq!(
+            message("+31 30 123 4567 890 12"),
+            "`+31 30 123 4567 890 12` has 16 digits: a phone number has at most 15"
+        );
     }
 
     #[test]

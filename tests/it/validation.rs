@@ -163,6 +163,78 @@ fn failing_cases() -> Vec<(&'static str, Customer, &'static str, &'static str)> 
             "two-letter",
         ),
         (
+            "a country's alpha-3 code",
+            c("usa1").with("country", "USA"),
+            "country",
+            "here `US`",
+        ),
+        (
+            "a German postal code that lost its zero",
+            c("dresden1")
+                .with("country", "DE")
+                .with("state", "")
+                .with("postal_code", "1067"),
+            "postal_code",
+            "`1067` → `01067`",
+        ),
+        (
+            "a French postal code that lost its zero",
+            c("paris1")
+                .with("country", "FR")
+                .with("state", "")
+                .with("postal_code", "7502"),
+            "postal_code",
+            "`7502` → `07502`",
+        ),
+        (
+            "a Finnish postal code that lost its zero",
+            c("espoo1")
+                .with("country", "FI")
+                .with("state", "")
+                .with("postal_code", "2150"),
+            "postal_code",
+            "`2150` → `02150`",
+        ),
+        (
+            "a Dutch postal code without its letters",
+            c("utrecht1")
+                .with("country", "NL")
+                .with("state", "")
+                .with("postal_code", "3511"),
+            "postal_code",
+            "expected the form `1234 AB`",
+        ),
+        (
+            "a phone in scientific notation",
+            c("sci1").with("phone_number", "3.12E+09"),
+            "phone_number",
+            "scientific notation",
+        ),
+        (
+            "words as a phone",
+            c("words1").with("phone_number", "call me"),
+            "phone_number",
+            "it has no digits",
+        ),
+        (
+            "a state's name",
+            c("statename1")
+                .with("state", "Massachusetts")
+                .with("postal_code", "02116"),
+            "state",
+            "here `MA`",
+        ),
+        (
+            "a province's name",
+            c("ontario1")
+                .with("country", "CA")
+                .with("state", "Ontario")
+                .with("postal_code", "K1A 0B1")
+                .with("culture", "en-US"),
+            "state",
+            "here `ON`",
+        ),
+        (
             "unknown country",
             c("unknown1").with("country", "ZZ"),
             "country",
@@ -173,6 +245,7 @@ fn failing_cases() -> Vec<(&'static str, Customer, &'static str, &'static str)> 
             c("culture1")
                 .with("country", "NL")
                 .with("state", "")
+                .with("postal_code", "3511 AB")
                 .with("culture", "fr-FR"),
             "culture",
             "use one of `nl-NL`, `en-US`",
@@ -209,6 +282,7 @@ fn failing_cases() -> Vec<(&'static str, Customer, &'static str, &'static str)> 
             c("regnl1")
                 .with("country", "NL")
                 .with("state", "")
+                .with("postal_code", "3511AB")
                 .with("culture", "nl-NL")
                 .with("organization_registration_number", "12345678"),
             "organization_registration_number",
@@ -219,6 +293,7 @@ fn failing_cases() -> Vec<(&'static str, Customer, &'static str, &'static str)> 
             c("india1")
                 .with("country", "IN")
                 .with("state", "")
+                .with("postal_code", "110001")
                 .with("culture", "en-IN"),
             "organization_registration_number",
             "required",
@@ -228,6 +303,7 @@ fn failing_cases() -> Vec<(&'static str, Customer, &'static str, &'static str)> 
             c("poland1")
                 .with("country", "PL")
                 .with("state", "")
+                .with("postal_code", "00-950")
                 .with("culture", "pl-PL")
                 .with("organization_registration_number", "5252248481")
                 .with("phone_number", ""),
@@ -293,6 +369,7 @@ fn rows_that_bend_but_keep_the_rules_pass() {
         c("india2")
             .with("country", "IN")
             .with("state", "")
+            .with("postal_code", "110001")
             .with("culture", "en-IN")
             .with("organization_registration_number", "27AAPFU0939F1ZV"),
         c("unicode1")

@@ -102,6 +102,7 @@ pub fn read<V: RowVisitor>(
         encoding: None,
         encoding_basis: None,
         delimiter: None,
+        sep_directive: false,
     })
 }
 

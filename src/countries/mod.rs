@@ -1,13 +1,21 @@
 //! Country facts Partner Center enforces: which cultures a country accepts, which countries need an
-//! organization registration number, the US state codes and the ISO 639-1 languages.
+//! organization registration number, the US state codes and the ISO 639-1 languages; and, in
+//! [`postal`] and [`names`], each country's postal code formats and the names people write for
+//! countries and states instead of their codes.
 //!
 //! The cultures table is `supported-cultures.tsv`, embedded at build time so the binary never reads
 //! it from the working directory. It is parsed once, on first use, into a small map; lookups after
 //! that are a hash probe and a short slice scan.
 
+mod names;
+mod postal;
+
+pub use names::{country_for_name, is_subdivision_code, subdivision_for_name};
+pub use postal::{PostalVerdict, check_postal_code};
+
 use std::sync::OnceLock;
 
-const CULTURES_TSV: &str = include_str!("data/supported-cultures.tsv");
+const CULTURES_TSV: &str = include_str!("../data/supported-cultures.tsv");
 
 /// USPS codes: the states, DC, the territories and the military "states".
 pub const US_STATES: [&str; 59] = [
@@ -29,7 +37,7 @@ tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
 /// two subtractions, which matters when a million rows each ask several times.
 type CultureTable = Vec<Option<Vec<&'static str>>>;
 
-fn slot(country: &str) -> Option<usize> {
+pub(crate) fn slot(country: &str) -> Option<usize> {
     match country.as_bytes() {
         [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some((a - b'A') as usize * 26 + (b - b'A') as usize),
         _ => None,
@@ -69,6 +77,24 @@ pub fn accepted_culture(country: &str, culture: &str) -> Option<&'static str> {
         .iter()
         .copied()
         .find(|c| c.eq_ignore_ascii_case(culture))
+}
+
+/// Countries where the table's first culture is not the one to assume for a customer who gave
+/// none: the US lists `es-US` first, Canada only `fr-CA` besides `en-US`, and Belgium, Switzerland
+/// and Luxembourg have several languages of their own. These take the neutral `en-US`.
+const NEUTRAL_DEFAULT: [&str; 5] = ["US", "CA", "BE", "CH", "LU"];
+
+/// The culture a row of `country` gets when neither the sheet nor the template gives one: the
+/// country's own (its first listed culture: `nl-NL` for NL, `zh-TW` for TW, `pt-PT` for
+/// Mozambique), or `en-US` where that is not one language (see [`NEUTRAL_DEFAULT`]).
+pub fn default_culture(country: &str) -> Option<&'static str> {
+    let cultures = cultures_for(country)?;
+    if NEUTRAL_DEFAULT.contains(&country)
+        && let Some(neutral) = cultures.iter().find(|c| **c == "en-US")
+    {
+        return Some(neutral);
+    }
+    cultures.first().copied()
 }
 
 /// Countries whose companies must send an organization registration number *and* a phone number,
@@ -145,6 +171,26 @@ mod tests {
         assert_eq!(refusing, ["MZ", "SR"]);
         assert_eq!(CULTURES_TSV.lines().skip(1).count(), 248);
         assert_eq!(cultures_table().iter().flatten().count(), 248);
+    }
+
+    #[test]
+    fn default_cultures_are_the_countrys_own_language() {
+        for (country, culture) in [
+            ("NL", "nl-NL"),
+            ("SE", "sv-SE"),
+            ("FR", "fr-FR"),
+            ("TW", "zh-TW"),
+            ("DE", "de-DE"),
+            ("GB", "en-GB"),
+            ("US", "en-US"),
+            ("CA", "en-US"),
+            ("BE", "en-US"),
+            ("CH", "en-US"),
+            ("MZ", "pt-PT"),
+        ] {
+            assert_eq!(default_culture(country), Some(culture), "{country}");
+        }
+        assert_eq!(default_culture("XX"), None);
     }
 
     #[test]
