@@ -28,7 +28,11 @@ pub(super) fn check_row(f: &mut Findings<'_, '_>, direct: bool) {
         culture(f, country);
         registration_and_phone(f, country);
     }
-    language(f);
+    // With no usable country there is no culture to take the language from: the country's error
+    // says what to fix, and "the language is required" would only repeat it.
+    if country_ok || !f.text(Field::Language).is_empty() {
+        language(f);
+    }
     reseller(f, direct);
 }
 

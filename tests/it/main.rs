@@ -11,6 +11,7 @@ mod encodings;
 mod existing;
 mod exports;
 mod hostile;
+mod markets;
 mod nightly;
 mod onboarding;
 mod output;
