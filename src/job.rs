@@ -41,6 +41,8 @@ pub struct Connection {
     pub token_cache: PathBuf,
     /// The key the token cache is sealed with, if it is.
     pub token_key: Option<CacheKey>,
+    /// `X-Locale` on every request: the language of Partner Center's own messages.
+    pub locale: String,
 }
 
 impl Connection {
@@ -103,8 +105,13 @@ impl Session {
     ) -> Result<Session, Error> {
         let http = http_client(request_timeout, concurrency)?;
         let auth = Arc::new(TokenProvider::new(http.clone(), connection.auth_settings()));
-        let pc = PartnerCenter::new(http, &connection.api_url, uuid::Uuid::new_v4().to_string())
-            .map_err(|message| Error::usage(message, None))?;
+        let pc = PartnerCenter::new(
+            http,
+            &connection.api_url,
+            uuid::Uuid::new_v4().to_string(),
+            &connection.locale,
+        )
+        .map_err(|message| Error::usage(message, None))?;
         let pacer = Pacer::new(rate, Some(&budget_file(connection)))
             .map_err(|e| Error::setup("the rate budget", e))?;
         Ok(Session {

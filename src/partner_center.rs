@@ -113,6 +113,8 @@ pub struct PartnerCenter {
     /// Header values that are the same on every request, validated once.
     correlation_header: HeaderValue,
     application_header: HeaderValue,
+    /// `X-Locale`: the language Partner Center answers in.
+    locale_header: HeaderValue,
     /// `Bearer <token>` for the token in use, built once per token: validating a 1–2 KB header
     /// value on every request is measurable at full speed. Marked sensitive.
     authorization: Mutex<Option<(SecretString, HeaderValue)>>,
@@ -129,7 +131,10 @@ impl PartnerCenter {
         http: reqwest::Client,
         base: &str,
         correlation_id: String,
+        locale: &str,
     ) -> Result<PartnerCenter, String> {
+        let locale_header =
+            HeaderValue::from_str(locale).map_err(|_| format!("`{locale}` cannot be a locale"))?;
         let base = base.trim_end_matches('/').to_string();
         let customers_url = reqwest::Url::parse(&format!("{base}/v1/customers"))
             .map_err(|e| format!("`{base}` is not a usable API URL: {e}"))?;
@@ -146,6 +151,7 @@ impl PartnerCenter {
                 env!("CARGO_PKG_VERSION")
             )),
             authorization: Mutex::new(None),
+            locale_header,
         })
     }
 
@@ -184,7 +190,7 @@ impl PartnerCenter {
             .header(ACCEPT, JSON)
             .header(&MS_REQUEST_ID, request_id)
             .header(&MS_CORRELATION_ID, self.correlation_header.clone())
-            .header(&X_LOCALE, HeaderValue::from_static("en-US"))
+            .header(&X_LOCALE, self.locale_header.clone())
             .header(&MS_APPLICATION, self.application_header.clone());
         if let Some(authorization) = self.authorization(token) {
             builder = builder.header(AUTHORIZATION, authorization);

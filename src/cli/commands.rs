@@ -145,7 +145,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             None => default_journal(&args.sheet.path),
         };
         let demo = if args.job.emulator {
-            Some(Demo::start(&journal)?)
+            Some(Demo::start(
+                &journal,
+                args.job.connection.locale.as_deref(),
+            )?)
         } else {
             None
         };
@@ -204,7 +207,10 @@ fn continue_job(command: &'static str, args: ResumeArgs) -> Result<ExitCode, Err
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let demo = if args.job.emulator || was_demo {
-            Some(Demo::start(&args.journal)?)
+            Some(Demo::start(
+                &args.journal,
+                args.job.connection.locale.as_deref(),
+            )?)
         } else {
             None
         };

@@ -32,6 +32,7 @@ pub struct FileSettings {
     pub recipient: Option<String>,
     pub token_cache: Option<PathBuf>,
     pub rate_limit: Option<String>,
+    pub locale: Option<String>,
     pub concurrency: Option<usize>,
     pub max_attempts: Option<u32>,
     pub request_timeout_s: Option<f64>,

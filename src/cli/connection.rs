@@ -30,6 +30,12 @@ pub struct ConnectionArgs {
     /// Settings file (TOML); see the README.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// The language Partner Center's own messages come back in (`X-Locale`), such as `nl-NL`.
+    /// Default: `locale` in csp-onboard.toml, else the environment's language (`LC_ALL`,
+    /// `LC_MESSAGES`, `LANG`), else `en-US`.
+    #[arg(long, value_name = "LOCALE")]
+    pub locale: Option<String>,
 }
 
 /// A problem with the configuration, and what to do about it.
@@ -214,6 +220,34 @@ pub fn resolve(
             None
         }
     };
+    let locale = match args
+        .locale
+        .clone()
+        .map(|value| Sourced {
+            value,
+            from: Source::Flag("locale"),
+        })
+        .or_else(|| file.get("locale", |s| &s.locale))
+    {
+        Some(given) => match locale_tag(&given.value) {
+            Some(tag) => {
+                sources.push(("locale", given.from));
+                tag
+            }
+            None => {
+                problems.push(Problem::new(
+                    format!("`{}` ({}) is not a locale", given.value, given.from),
+                    "write a language tag such as `nl-NL`, `fr-FR` or `zh-TW`".to_string(),
+                ));
+                String::new()
+            }
+        },
+        None => {
+            let (tag, from) = environment_locale();
+            sources.push(("locale", from));
+            tag
+        }
+    };
     let profile = args.profile.clone().unwrap_or_else(|| "default".into());
     if !problems.is_empty() {
         return Err(problems);
@@ -230,9 +264,74 @@ pub fn resolve(
             profile,
             token_cache: token_cache.value,
             token_key,
+            locale,
         },
         sources,
     })
+}
+
+/// A language tag as `X-Locale` takes it: `nl-NL`, `zh-TW`, `fr`; a POSIX locale's form
+/// (`nl_NL.UTF-8`, `sv_SE@euro`) is accepted and rewritten. `None` for anything else.
+pub fn locale_tag(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = text
+        .split(['.', '@'])
+        .next()
+        .unwrap_or(text)
+        .replace('_', "-");
+    let mut parts = text.split('-');
+    let language = parts.next()?;
+    if !(2..=3).contains(&language.len()) || !language.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut tag = language.to_ascii_lowercase();
+    for part in parts {
+        if !(2..=8).contains(&part.len()) || !part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        tag.push('-');
+        tag.push_str(&match part.len() {
+            2 => part.to_ascii_uppercase(),
+            4 => {
+                let mut script = part.to_ascii_lowercase();
+                script[..1].make_ascii_uppercase();
+                script
+            }
+            _ => part.to_string(),
+        });
+    }
+    Some(tag)
+}
+
+/// The locale of a rehearsal (`--emulator`, which reads no configuration): `--locale`, else the
+/// environment's language.
+pub fn locale_or_environment(flag: Option<&str>) -> Result<String, crate::error::Error> {
+    match flag {
+        Some(given) => locale_tag(given).ok_or_else(|| {
+            crate::error::Error::usage(
+                format!("`{given}` (--locale) is not a locale"),
+                Some("write a language tag such as `nl-NL`, `fr-FR` or `zh-TW`".into()),
+            )
+        }),
+        None => Ok(environment_locale().0),
+    }
+}
+
+/// The environment's language, as POSIX orders it; `C` and `POSIX` (no language) give `en-US`.
+fn environment_locale() -> (String, Source) {
+    for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        let Ok(value) = std::env::var(name) else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        return match locale_tag(&value) {
+            Some(tag) if !matches!(value.as_str(), "C" | "POSIX") => (tag, Source::Env(name)),
+            _ => ("en-US".into(), Source::Default),
+        };
+    }
+    ("en-US".into(), Source::Default)
 }
 
 /// The key the token cache is sealed with: `CSP_ONBOARD_TOKEN_KEY`, or the file
@@ -264,4 +363,21 @@ fn token_key() -> Result<Option<CacheKey>, Problem> {
     parse_key(&text)
         .map(Some)
         .ok_or_else(|| bad(&format!("`{}` (`CSP_ONBOARD_TOKEN_KEY_FILE`)", file.value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales_are_language_tags() {
+        assert_eq!(locale_tag("nl-NL").as_deref(), Some("nl-NL"));
+        assert_eq!(locale_tag("nl_NL.UTF-8").as_deref(), Some("nl-NL"));
+        assert_eq!(locale_tag("sv_SE@euro").as_deref(), Some("sv-SE"));
+        assert_eq!(locale_tag("zh-hant-tw").as_deref(), Some("zh-Hant-TW"));
+        assert_eq!(locale_tag("fr").as_deref(), Some("fr"));
+        assert_eq!(locale_tag("C.UTF-8"), None);
+        assert_eq!(locale_tag("Dutch"), None);
+        assert_eq!(locale_tag("nl NL"), None);
+    }
 }

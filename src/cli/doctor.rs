@@ -326,7 +326,12 @@ async fn run_checks(args: &DoctorArgs) -> Checks {
     }
 
     // 6. The API answers; 7. the reseller list is readable.
-    let pc = match PartnerCenter::new(http, &connection.api_url, uuid::Uuid::new_v4().to_string()) {
+    let pc = match PartnerCenter::new(
+        http,
+        &connection.api_url,
+        uuid::Uuid::new_v4().to_string(),
+        &connection.locale,
+    ) {
         Ok(pc) => pc,
         Err(message) => {
             checks.fail("api", message, None);

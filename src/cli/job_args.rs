@@ -375,7 +375,8 @@ impl Demo {
     /// The rehearsal of the job whose journal is `journal`: its emulator's customers are kept
     /// beside the journal (`<journal>.emulator.json`), so a `resume` meets the customers the run
     /// created, and a new journal starts with a new, empty Partner Center.
-    pub fn start(journal: &Path) -> Result<Demo, Error> {
+    pub fn start(journal: &Path, locale: Option<&str>) -> Result<Demo, Error> {
+        let locale = super::connection::locale_or_environment(locale)?;
         let folder = PathBuf::from(DEMO_FOLDER);
         let write_error = |source| Error::Write {
             path: folder.clone(),
@@ -412,6 +413,7 @@ impl Demo {
             client_secret: None,
             refresh_token: Some(SecretString::from(emulator.refresh_token())),
             token_cache: folder.join("tokens.json"),
+            locale,
         };
         Ok(Demo {
             emulator,

@@ -58,7 +58,10 @@ fn online(
     read.warnings
         .extend(info.encoding_note().map(Issue::sheet_warning));
     let demo = if args.emulator {
-        Some(Demo::start(&demo_journal(&args.sheet.path))?)
+        Some(Demo::start(
+            &demo_journal(&args.sheet.path),
+            args.connection.locale.as_deref(),
+        )?)
     } else {
         None
     };

@@ -54,7 +54,8 @@ pub async fn create(
         .and_then(Value::as_str)
         .map(str::to_lowercase);
     let outcome = check_create(&shared, &parsed, caller.token.app_only)
-        .and_then(|request| commit(&shared, &caller, request));
+        .and_then(|request| commit(&shared, &caller, request))
+        .map_err(|rejection| super::locale::localize(rejection, caller.locale.as_deref()));
     let (status, reply) = match outcome {
         Ok(customer) => (201, customer),
         Err(rejection) => {

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod customers;
+mod locale;
 mod reference;
 mod server;
 mod state;

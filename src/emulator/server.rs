@@ -30,6 +30,8 @@ use super::state::{LogEntry, Shared, TokenInfo};
 pub struct Caller {
     pub token: TokenInfo,
     pub request_id: Option<String>,
+    /// The `X-Locale` the request named.
+    pub locale: Option<String>,
     pub arrived: Duration,
 }
 
@@ -208,9 +210,11 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         );
     }
     let request_id = header_text(request.headers(), "ms-requestid");
+    let locale = header_text(request.headers(), "x-locale");
     request.extensions_mut().insert(Caller {
         token,
         request_id,
+        locale,
         arrived,
     });
     next.run(request).await

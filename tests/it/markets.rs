@@ -132,10 +132,7 @@ fn a_local_workbook_maps_and_the_culture_follows_the_country() {
         assert_eq!(customer.billing_profile["culture"], "nl-NL");
         assert_eq!(customer.billing_profile["language"], "nl");
     }
-    let names: Vec<&str> = created
-        .iter()
-        .map(|c| c.company_name.as_str())
-        .collect();
+    let names: Vec<&str> = created.iter().map(|c| c.company_name.as_str()).collect();
     assert!(names.contains(&"Van den Berg & Zonen"), "{names:?}");
 }
 
@@ -158,9 +155,8 @@ fn a_title_row_and_excels_sep_line_are_not_the_header() {
     assert!(rows.is_empty());
     let warnings = result.doc["warnings"].to_string();
     assert!(
-        warnings.contains(
-            "row 1 (`Klantenlijst november`) is above the header (row 3) and is ignored"
-        ),
+        warnings
+            .contains("row 1 (`Klantenlijst november`) is above the header (row 3) and is ignored"),
         "{warnings}"
     );
 
@@ -182,7 +178,8 @@ fn a_title_row_and_excels_sep_line_are_not_the_header() {
 #[test]
 fn country_and_state_names_and_excel_damage_get_their_own_message() {
     let ws = Workspace::new();
-    let header = "domain,company,email,first name,last name,street,city,state,zip,country,phone,reseller id";
+    let header =
+        "domain,company,email,first name,last name,street,city,state,zip,country,phone,reseller id";
     let rows = [
         "usa1,A,a@a.com,A,B,1 Main St,Boston,MA,02116,USA,6175550142,5d1e7a90-3b2c-4f6e-9a81-1c2d3e4f5a01",
         "mass1,A,a@a.com,A,B,1 Main St,Boston,Massachusetts,02116,US,6175550142,5d1e7a90-3b2c-4f6e-9a81-1c2d3e4f5a01",
@@ -198,15 +195,35 @@ fn country_and_state_names_and_excel_damage_get_their_own_message() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["row"].as_u64().unwrap(), e["message"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let expected = [
-        (2, "`USA` is a country's name, not its code: Partner Center takes the two-letter ISO 3166-1 code, here `US`"),
-        (3, "`Massachusetts` is the name, not the code: Partner Center takes the USPS code, here `MA`"),
-        (4, "a postal code in `DE` has 5 digits; did Excel drop a leading zero? `1067` → `01067`? Format the column as text so the zeros stay"),
-        (5, "`3.12E+09` is a number Excel wrote in scientific notation, and its last digits are lost: format the column as text and type the number again"),
+        (
+            2,
+            "`USA` is a country's name, not its code: Partner Center takes the two-letter ISO 3166-1 code, here `US`",
+        ),
+        (
+            3,
+            "`Massachusetts` is the name, not the code: Partner Center takes the USPS code, here `MA`",
+        ),
+        (
+            4,
+            "a postal code in `DE` has 5 digits; did Excel drop a leading zero? `1067` → `01067`? Format the column as text so the zeros stay",
+        ),
+        (
+            5,
+            "`3.12E+09` is a number Excel wrote in scientific notation, and its last digits are lost: format the column as text and type the number again",
+        ),
         (6, "`call me` is not a phone number: it has no digits"),
-        (7, "`台灣` is a country's name, not its code: Partner Center takes the two-letter ISO 3166-1 code, here `TW`"),
+        (
+            7,
+            "`台灣` is a country's name, not its code: Partner Center takes the two-letter ISO 3166-1 code, here `TW`",
+        ),
     ];
     let expected: Vec<(u64, String)> = expected.iter().map(|(r, m)| (*r, m.to_string())).collect();
     assert_eq!(messages, expected);
@@ -221,4 +238,24 @@ fn a_template_that_only_adds_aliases_keeps_the_defaults() {
     let path = ws.write("k.csv", text);
     let result = validate_json(&path, &["--template", template.to_str().unwrap()]);
     assert_all_valid(&result, 1, "aliases only");
+}
+
+#[test]
+fn partner_centers_messages_come_back_in_the_locale_asked_for() {
+    let job = Job::new(Default::default());
+    let unknown = "0badc0de-0000-4000-8000-000000000001";
+    let text = format!(
+        "domain,company,email,first name,last name,street,zip,city,country,reseller id\n\
+         onbekend1,Onbekend BV,a@onbekend.nl,Piet,Jansen,Dorpsstraat 1,3511 AB,Utrecht,NL,{unknown}\n"
+    );
+    let path = job.ws.write("klanten.csv", text);
+    let ran = job.run(&path, &["--locale", "nl_NL.UTF-8"]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let error = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        error.contains(&format!(
+            "`{unknown}` is geen geldige indirecte reseller van deze partner"
+        )),
+        "{error}"
+    );
 }

@@ -1,0 +1,105 @@
+//! `X-Locale`: Partner Center answers some errors in the caller's language. Microsoft does not
+//! document which; the emulator translates a few create refusals (an unknown reseller, a country
+//! the partner may not sell in, a missing phone) into Dutch, French, German, Swedish and
+//! Traditional Chinese, and answers every other locale in English — enough to see that the
+//! locale reaches Partner Center and its words reach the user unchanged.
+
+use super::checks::Rejection;
+
+/// Per code, per language: the message with `{}` where the English one quotes its value.
+const TRANSLATIONS: &[(u32, &str, &str)] = &[
+    (
+        800016,
+        "nl",
+        "`{}` is geen geldige indirecte reseller van deze partner",
+    ),
+    (
+        800016,
+        "fr",
+        "`{}` n'est pas un revendeur indirect valide de ce partenaire",
+    ),
+    (
+        800016,
+        "de",
+        "`{}` ist kein gültiger indirekter Reseller dieses Partners",
+    ),
+    (
+        800016,
+        "sv",
+        "`{}` är inte en giltig indirekt återförsäljare för denna partner",
+    ),
+    (800016, "zh-TW", "`{}` 不是此合作夥伴的有效間接轉售商"),
+    (20000, "nl", "De partner mag niet verkopen in `{}`"),
+    (
+        20000,
+        "fr",
+        "Le partenaire n'est pas autorisé à vendre en `{}`",
+    ),
+    (20000, "de", "Der Partner darf nicht in `{}` verkaufen"),
+    (20000, "sv", "Partnern får inte sälja i `{}`"),
+    (20000, "zh-TW", "合作夥伴未獲授權在 `{}` 銷售"),
+    (600051, "nl", "Een telefoonnummer is verplicht voor `{}`"),
+    (
+        600051,
+        "fr",
+        "Un numéro de téléphone est obligatoire pour `{}`",
+    ),
+    (600051, "de", "Für `{}` ist eine Telefonnummer erforderlich"),
+    (600051, "sv", "Ett telefonnummer krävs för `{}`"),
+    (600051, "zh-TW", "`{}` 需要電話號碼"),
+];
+
+/// The rejection in the caller's language, when the emulator knows it; else as it is.
+pub fn localize(rejection: Rejection, locale: Option<&str>) -> Rejection {
+    let Some(locale) = locale else {
+        return rejection;
+    };
+    let language = locale.split(['-', '_']).next().unwrap_or(locale);
+    let translated = TRANSLATIONS.iter().find(|(code, tag, _)| {
+        *code == rejection.code
+            && (tag.eq_ignore_ascii_case(locale)
+                || (!tag.contains('-') && tag.eq_ignore_ascii_case(language)))
+    });
+    let Some((_, _, message)) = translated else {
+        return rejection;
+    };
+    let value = rejection.description.split('`').nth(1).unwrap_or_default();
+    Rejection {
+        description: message.replace("{}", value),
+        ..rejection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown_reseller() -> Rejection {
+        Rejection {
+            status: 400,
+            code: 800016,
+            description: "`abc` is not a valid indirect reseller of this partner".into(),
+        }
+    }
+
+    #[test]
+    fn known_codes_are_translated_and_others_stay_english() {
+        let nl = localize(unknown_reseller(), Some("nl-NL"));
+        assert_eq!(
+            nl.description,
+            "`abc` is geen geldige indirecte reseller van deze partner"
+        );
+        assert_eq!(
+            localize(unknown_reseller(), Some("zh-TW")).description,
+            "`abc` 不是此合作夥伴的有效間接轉售商"
+        );
+        assert_eq!(
+            localize(unknown_reseller(), Some("ja-JP")).description,
+            unknown_reseller().description
+        );
+        assert_eq!(
+            localize(unknown_reseller(), None).description,
+            unknown_reseller().description
+        );
+    }
+}
