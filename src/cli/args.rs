@@ -50,7 +50,8 @@ pub enum Command {
     /// Write the starter files (default template, sample sheets) into a folder.
     #[command(after_help = "Examples:
   csp-onboard template
-  csp-onboard template starter/")]
+  csp-onboard template starter/
+  csp-onboard template --lang nl      # nl.toml, customers-nl.csv, customers-nl.xlsx")]
     Template(TemplateArgs),
     /// Import a sheet into its journal and create every valid customer.
     #[command(after_help = "Examples:
@@ -379,4 +380,9 @@ pub struct TemplateArgs {
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,
+
+    /// Write the template and sample sheet with headers in this language: nl, fr, sv, de, zh-TW
+    /// (zh-Hant), zh-CN (zh-Hans), ja, ko, es, it, pt, da, no, fi, pl.
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<String>,
 }

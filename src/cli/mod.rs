@@ -129,7 +129,23 @@ fn validate(args: args::ValidateArgs) -> Result<ExitCode, Error> {
 }
 
 fn template(args: args::TemplateArgs) -> Result<ExitCode, Error> {
-    for file in crate::starter::write_starter_files(&args.dir, args.force)? {
+    let language = match args.lang.as_deref() {
+        None => None,
+        Some(tag) => Some(crate::mapping::languages::language(tag).ok_or_else(|| {
+            Error::usage(
+                format!("`{tag}` is not a language csp-onboard has headers for"),
+                Some(format!(
+                    "the languages are {}",
+                    crate::mapping::languages::languages()
+                        .iter()
+                        .map(|l| format!("`{}`", l.tag))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            )
+        })?),
+    };
+    for file in crate::starter::write_starter_files(&args.dir, args.force, language)? {
         crate::printer::out(&format!("wrote {}\n", file.display()));
     }
     Ok(ExitCode::Success)

@@ -259,3 +259,48 @@ fn partner_centers_messages_come_back_in_the_locale_asked_for() {
         "{error}"
     );
 }
+
+#[test]
+fn template_lang_writes_a_starter_sheet_that_validates_in_each_language() {
+    let ws = Workspace::new();
+    for (lang, first_header) in [
+        ("nl", "Domeinnaam;Bedrijfsnaam;E-mailadres"),
+        ("fr", "Nom de domaine;Raison sociale;Adresse e-mail"),
+        ("zh-TW", "網域,公司名稱,電子郵件"),
+        ("ja", "ドメイン,会社名,メールアドレス"),
+    ] {
+        let out = csp_onboard()
+            .args(["template", "--lang", lang])
+            .arg(ws.path(lang))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tag = if lang == "zh-TW" { "zh-Hant" } else { lang };
+        let csv = ws.path(lang).join(format!("customers-{tag}.csv"));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(
+            text.trim_start_matches('\u{feff}')
+                .starts_with(first_header),
+            "{lang}: {text}"
+        );
+        for sheet in [csv, ws.path(lang).join(format!("customers-{tag}.xlsx"))] {
+            let result = validate_json(&sheet, &[]);
+            assert_eq!(result.code, 0, "{lang}: {}", result.doc);
+            assert_eq!(result.doc["warnings"], serde_json::json!([]), "{lang}");
+        }
+    }
+    let refused = csp_onboard()
+        .args(["template", "--lang", "tlh"])
+        .arg(ws.path("x"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("error: `tlh` is not a language csp-onboard has headers for")
+    );
+}
