@@ -80,6 +80,12 @@ pub enum Command {
   csp-onboard export --journal customers.journal.sqlite --out results.xlsx
   csp-onboard export --journal customers.journal.sqlite --credentials --identity key.txt --out passwords.xlsx")]
     Export(ExportArgs),
+    /// Write a one-page HTML report of a job: requests against the limit, outcomes per reseller,
+    /// attestations, the rows that need attention and what to do, the run history.
+    #[command(after_help = "Examples:
+  csp-onboard report --journal customers.journal.sqlite --out report.html
+  csp-onboard report --journal /var/lib/csp-onboard/nightly.journal.sqlite --out /srv/reports/$(date +%F).html")]
+    Report(ReportArgs),
     /// Create a key pair for sealing the admin credentials (an age X25519 identity).
     #[command(after_help = "Examples:
   csp-onboard keygen --out key.txt      # prints the recipient (age1...) to configure")]
@@ -186,6 +192,16 @@ pub struct StatusArgs {
 
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    /// The page to write (`.html`); self-contained, it opens offline and prints.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

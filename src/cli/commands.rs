@@ -5,7 +5,9 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::args::{ExportArgs, KeygenArgs, OutputFormat, ResumeArgs, RunArgs, StatusArgs};
+use super::args::{
+    ExportArgs, KeygenArgs, OutputFormat, ReportArgs, ResumeArgs, RunArgs, StatusArgs,
+};
 use super::job_args::{Demo, demo_journal, resolve};
 use crate::error::{Error, ExitCode};
 use crate::job::{JobSettings, SheetInput, default_journal, run_job};
@@ -250,6 +252,49 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, Error> {
         source,
     })?;
     printer::out(&String::from_utf8_lossy(&text));
+    Ok(ExitCode::Success)
+}
+
+pub fn report(args: ReportArgs) -> Result<ExitCode, Error> {
+    let html = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    if !html {
+        return Err(Error::usage(
+            format!("`{}` is not an .html file", args.out.display()),
+            Some(
+                "the report is an HTML page: name it `report.html` (a browser prints it to PDF)"
+                    .into(),
+            ),
+        ));
+    }
+    let journal = open_for_reading(&args.journal)?;
+    let report =
+        crate::report::html::Report::load(&journal.conn, &args.journal.display().to_string())
+            .map_err(journal.sqlite())?;
+    let page = crate::report::html::render(&report);
+    let name = args
+        .out
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let staged = args.out.with_file_name(format!(".{name}.partial"));
+    let write_error = |source| Error::Write {
+        path: args.out.clone(),
+        source,
+    };
+    std::fs::write(&staged, page).map_err(write_error)?;
+    std::fs::rename(&staged, &args.out).map_err(|source| {
+        let _ = std::fs::remove_file(&staged);
+        write_error(source)
+    })?;
+    printer::note(&format!(
+        "wrote {}: {} run(s), {} row(s) needing attention",
+        args.out.display(),
+        report.status.runs.len(),
+        report.attention.len() + report.more_attention
+    ));
     Ok(ExitCode::Success)
 }
 

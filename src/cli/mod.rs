@@ -45,6 +45,7 @@ pub fn main() -> ProcessExit {
         Command::RecoverCredentials(args) => commands::recover_credentials(args),
         Command::Status(args) => commands::status(args),
         Command::Export(args) => commands::export(args),
+        Command::Report(args) => commands::report(args),
         Command::Keygen(args) => commands::keygen(args),
         Command::Emulator(args) => Ok(crate::emulator::cli::run(args)),
         Command::Login(args) => sign_in::login(args),

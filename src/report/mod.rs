@@ -2,6 +2,7 @@
 //! status tables, results files and the credential export with the journal.
 
 pub mod export;
+pub mod html;
 pub mod status;
 pub mod table;
 pub mod validation;

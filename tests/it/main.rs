@@ -19,6 +19,7 @@ mod preflight;
 mod rate;
 mod reading;
 mod recovery;
+mod report;
 mod resilience;
 mod sign_in;
 mod stopping;

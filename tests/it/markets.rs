@@ -161,9 +161,8 @@ fn a_title_row_and_excels_sep_line_are_not_the_header() {
     );
 
     // Excel's `sep=` line names the delimiter and is no row: the header is row 1, as Excel shows.
-    let sep = ws.write("sep.csv", format!("sep=;\r\n{}", body.replace(';', ";")));
-    let mut bad = body.clone();
-    bad = bad.replace("3511 AB", "3511");
+    let sep = ws.write("sep.csv", format!("sep=;\r\n{body}"));
+    let bad = body.replace("3511 AB", "3511");
     let sep_bad = ws.write("sep-bad.csv", format!("sep=;\r\n{bad}"));
     assert_all_valid(&validate_json(&sep, &[]), 2, "sep line");
     let result = validate_json(&sep_bad, &[]);
