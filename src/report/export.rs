@@ -40,9 +40,25 @@ fn cells(row: &ResultRow) -> [String; 15] {
 
 /// Writes the results to `out` (`.xlsx` → a workbook, `.csv` → CSV); returns the rows.
 pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
-    TableFormat::of(out)?;
-    let rows = queries::results(conn)
-        .map_err(|e| Error::usage(format!("cannot read the journal: {e}"), None))?;
+    let format = TableFormat::of(out)?;
+    let journal_error =
+        |e: rusqlite::Error| Error::usage(format!("cannot read the journal: {e}"), None);
+    let rows = queries::results(conn).map_err(journal_error)?;
+    if format == TableFormat::Xlsx {
+        let status = queries::status(conn).map_err(journal_error)?;
+        let bytes = results_workbook(&rows, &status).map_err(|e| Error::Write {
+            path: out.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let mut file = create(out, false)?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|source| Error::Write {
+                path: out.to_path_buf(),
+                source,
+            })?;
+        return Ok(rows.len());
+    }
     let lines: Vec<[String; 15]> = rows.iter().map(cells).collect();
     let spec = TableSpec {
         columns: &RESULT_COLUMNS,
@@ -52,6 +68,187 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
     };
     write_table(out, &spec, &lines)?;
     Ok(rows.len())
+}
+
+/// The columns of the results workbook: the contract's, then the reseller's name.
+const WORKBOOK_COLUMNS: [&str; 16] = [
+    "row",
+    "domain",
+    "company_name",
+    "associated_partner_id",
+    "external_id",
+    "state",
+    "customer_id",
+    "commerce_id",
+    "error_code",
+    "error_message",
+    "attempts",
+    "credentials_lost",
+    "changed_after_creation",
+    "already_existed",
+    "mca_attested",
+    "reseller_name",
+];
+
+/// Widths (characters) of [`WORKBOOK_COLUMNS`]: set, not measured, so a million-row workbook
+/// costs no second pass.
+const WORKBOOK_WIDTHS: [f64; 16] = [
+    7.0, 32.0, 30.0, 38.0, 14.0, 10.0, 38.0, 38.0, 11.0, 60.0, 9.0, 16.0, 22.0, 15.0, 13.0, 26.0,
+];
+
+/// The results workbook a distributor forwards: a "Summary" sheet with one line per reseller,
+/// then "Results" with every row, then one sheet per reseller with its rows. Each sheet has its
+/// header frozen and an autofilter; row numbers and attempts are numbers, flags are booleans,
+/// everything else is text (so `=1+1` stays text and `00123` keeps its zeros).
+fn results_workbook(
+    rows: &[ResultRow],
+    status: &queries::StatusReport,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    let name_of = |id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| status.by_reseller.get(id))
+            .and_then(|c| c.name.clone())
+            .unwrap_or_default()
+    };
+
+    let summary = workbook.add_worksheet();
+    summary.set_name("Summary")?;
+    let summary_columns = [
+        "reseller_name",
+        "associated_partner_id",
+        "rows",
+        "created",
+        "failed",
+        "invalid",
+        "still to do",
+        "mca_attested",
+        "credentials_lost",
+    ];
+    for (c, name) in summary_columns.iter().enumerate() {
+        summary.write_string_with_format(0, c as u16, *name, &bold)?;
+    }
+    let mut by_reseller: BTreeMap<String, Vec<&ResultRow>> = BTreeMap::new();
+    for row in rows {
+        by_reseller
+            .entry(row.associated_partner_id.clone().unwrap_or_default())
+            .or_default()
+            .push(row);
+    }
+    for (r, (id, list)) in by_reseller.iter().enumerate() {
+        let r = r as u32 + 1;
+        let count =
+            |f: &dyn Fn(&ResultRow) -> bool| list.iter().filter(|row| f(row)).count() as f64;
+        summary.write_string(r, 0, name_of(&Some(id.clone())))?;
+        summary.write_string(r, 1, id)?;
+        summary.write_number(r, 2, list.len() as f64)?;
+        summary.write_number(r, 3, count(&|x| x.state == "created"))?;
+        summary.write_number(r, 4, count(&|x| x.state == "failed"))?;
+        summary.write_number(r, 5, count(&|x| x.state == "invalid"))?;
+        summary.write_number(
+            r,
+            6,
+            count(&|x| {
+                matches!(
+                    x.state.as_str(),
+                    "pending" | "retry_wait" | "in_flight" | "in_doubt"
+                )
+            }),
+        )?;
+        summary.write_number(r, 7, count(&|x| x.mca_attested))?;
+        summary.write_number(r, 8, count(&|x| x.credentials_lost))?;
+    }
+    summary.set_freeze_panes(1, 0)?;
+    summary.autofilter(
+        0,
+        0,
+        by_reseller.len() as u32,
+        summary_columns.len() as u16 - 1,
+    )?;
+    for (c, width) in [26.0, 38.0, 8.0, 9.0, 8.0, 9.0, 11.0, 13.0, 16.0]
+        .iter()
+        .enumerate()
+    {
+        summary.set_column_width(c as u16, *width)?;
+    }
+
+    let mut sheets: Vec<(String, Vec<&ResultRow>)> =
+        vec![("Results".into(), rows.iter().collect())];
+    let mut taken: std::collections::HashSet<String> =
+        ["summary".to_string(), "results".to_string()].into();
+    for (id, list) in &by_reseller {
+        let name = name_of(&Some(id.clone()));
+        let base = if name.is_empty() { id.clone() } else { name };
+        sheets.push((sheet_name(&base, &mut taken), list.clone()));
+    }
+    for (name, list) in sheets {
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(&name)?;
+        for (c, column) in WORKBOOK_COLUMNS.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, *column, &bold)?;
+            sheet.set_column_width(c as u16, WORKBOOK_WIDTHS[c])?;
+        }
+        for (r, row) in list.iter().enumerate() {
+            let r = r as u32 + 1;
+            let text = |v: &Option<String>| v.clone().unwrap_or_default();
+            sheet.write_number(r, 0, row.row as f64)?;
+            for (c, value) in [
+                (1, text(&row.domain)),
+                (2, text(&row.company_name)),
+                (3, text(&row.associated_partner_id)),
+                (4, text(&row.external_id)),
+                (5, row.state.clone()),
+                (6, text(&row.customer_id)),
+                (7, text(&row.commerce_id)),
+                (8, text(&row.error_code)),
+                (9, text(&row.error_message)),
+                (15, name_of(&row.associated_partner_id)),
+            ] {
+                if !value.is_empty() {
+                    sheet.write_string(r, c, value)?;
+                }
+            }
+            sheet.write_number(r, 10, f64::from(row.attempts))?;
+            for (c, flag) in [
+                (11, row.credentials_lost),
+                (12, row.changed_after_creation),
+                (13, row.already_existed),
+                (14, row.mca_attested),
+            ] {
+                sheet.write_boolean(r, c, flag)?;
+            }
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        sheet.autofilter(0, 0, list.len() as u32, WORKBOOK_COLUMNS.len() as u16 - 1)?;
+    }
+    workbook.save_to_buffer()
+}
+
+/// A worksheet name Excel accepts — at most 31 characters, none of `[]:*?/\`, unique
+/// whatever the case — made from `base`.
+fn sheet_name(base: &str, taken: &mut std::collections::HashSet<String>) -> String {
+    let clean: String = base
+        .chars()
+        .map(|c| if "[]:*?/\\".contains(c) { ' ' } else { c })
+        .collect();
+    let clean = clean.trim().trim_matches('\'');
+    let clean = if clean.is_empty() { "Reseller" } else { clean };
+    let mut n = 1;
+    loop {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!(" ({n})")
+        };
+        let room = 31 - suffix.chars().count();
+        let name: String = clean.chars().take(room).collect::<String>() + &suffix;
+        if taken.insert(name.to_lowercase()) {
+            return name;
+        }
+        n += 1;
+    }
 }
 
 /// One created customer with its credentials opened (the password is `None` when it never reached

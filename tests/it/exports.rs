@@ -37,9 +37,15 @@ fn export(job: &Job, args: &[&str], out: &std::path::Path) -> Ran {
 
 /// Every worksheet cell of the first sheet, as (row, column) → cell, and whether any is not text.
 fn workbook_cells(path: &std::path::Path) -> (Vec<Vec<String>>, bool) {
-    let mut workbook = calamine::open_workbook_auto(path).expect("a real workbook");
+    let workbook = calamine::open_workbook_auto(path).expect("a real workbook");
     let name = workbook.sheet_names()[0].clone();
-    let range = workbook.worksheet_range(&name).unwrap();
+    sheet_cells(path, &name)
+}
+
+/// A sheet's cells as text, and whether any cell was not a text cell.
+fn sheet_cells(path: &std::path::Path, name: &str) -> (Vec<Vec<String>>, bool) {
+    let mut workbook = calamine::open_workbook_auto(path).expect("a real workbook");
+    let range = workbook.worksheet_range(name).unwrap();
     let mut all_text = true;
     let rows = range
         .rows()
@@ -101,25 +107,66 @@ fn passwords_are_never_altered_in_the_credentials_csv() {
 }
 
 #[test]
-fn results_named_xlsx_are_a_workbook_of_text_cells() {
+fn results_named_xlsx_are_a_workbook_a_distributor_forwards() {
     let job = job_with_formula_looking_cells();
     let out = job.ws.path("results.xlsx");
 
     let ran = export(&job, &[], &out);
 
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let (rows, not_text) = workbook_cells(&out);
-    assert!(!not_text, "every cell is text: {rows:?}");
-    assert_eq!(rows[0][..3], ["row", "domain", "company_name"]);
-    let formula = rows
+    let mut workbook = calamine::open_workbook_auto(&out).expect("a real workbook");
+    assert_eq!(
+        workbook.sheet_names(),
+        ["Summary", "Results", "Adatum Resellers"],
+        "a summary, every row, then one sheet per reseller"
+    );
+    let results = workbook.worksheet_range("Results").unwrap();
+    let header: Vec<String> = results
+        .rows()
+        .next()
+        .unwrap()
         .iter()
-        .find(|r| r[1] == "formula1.onmicrosoft.com")
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(header[..3], ["row", "domain", "company_name"]);
+    assert_eq!(header[14..], ["mca_attested", "reseller_name"]);
+    let formula = results
+        .rows()
+        .find(|r| r[1] == Data::String("formula1.onmicrosoft.com".into()))
         .unwrap();
     assert_eq!(
-        formula[2], "=HYPERLINK(\"http://x.example\",\"Click\")",
-        "a text cell holds the text as it is"
+        formula[2],
+        Data::String("=HYPERLINK(\"http://x.example\",\"Click\")".into()),
+        "a text cell holds the text as it is, never a formula"
     );
-    assert_eq!(rows.len(), 4);
+    assert!(
+        matches!(formula[0], Data::Float(_)),
+        "row numbers are numbers"
+    );
+    assert_eq!(formula[11], Data::Bool(false), "flags are booleans");
+    assert_eq!(formula[15], Data::String("Adatum Resellers".into()));
+    assert_eq!(results.rows().count(), 4);
+    let summary = workbook.worksheet_range("Summary").unwrap();
+    let line: Vec<String> = summary
+        .rows()
+        .nth(1)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(line[..4], ["Adatum Resellers", ADATUM, "3", "3"]);
+    // Every sheet's header row is frozen and filtered.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    for n in 1..=3 {
+        let mut xml = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name(&format!("xl/worksheets/sheet{n}.xml")).unwrap(),
+            &mut xml,
+        )
+        .unwrap();
+        assert!(xml.contains("ySplit=\"1\""), "sheet {n}: frozen header");
+        assert!(xml.contains("<autoFilter"), "sheet {n}: autofilter");
+    }
 }
 
 #[test]
