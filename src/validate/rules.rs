@@ -350,6 +350,13 @@ fn phone(f: &mut Findings<'_, '_>) {
 }
 
 fn plausible_phone(text: &str) -> Result<(), String> {
+    // Almost every phone is digits and separators: counted in one pass, with no allocation.
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b" +-()./".contains(&b))
+    {
+        return digit_count(text, text);
+    }
     if is_scientific(text) {
         return Err(format!(
             "`{}` is a number Excel wrote in scientific notation, and its last digits are lost: format the column as text and type the number again",
@@ -376,6 +383,11 @@ fn plausible_phone(text: &str) -> Result<(), String> {
             format!("`{}` is not a phone number: it has no digits", shown(text))
         });
     }
+    digit_count(number, text)
+}
+
+/// Whether `number` (the phone without an extension) has a plausible count of digits.
+fn digit_count(number: &str, text: &str) -> Result<(), String> {
     let digits = number.bytes().filter(u8::is_ascii_digit).count();
     if digits < MIN_PHONE_DIGITS {
         return Err(format!(
