@@ -98,12 +98,7 @@ impl Dispatcher {
         let (verdict, effect) = verdict::judge(&outcome, history);
         row.auth_retry = matches!(outcome, CreateOutcome::Unauthorized);
         let told = Told::of(&outcome);
-        attempt.end = AttemptEnd {
-            http_status: told.status,
-            error_code: told.code.clone(),
-            latency_ms,
-            outcome: told.name.to_string(),
-        };
+        attempt.end = told.end(latency_ms);
         self.take_effect(effect, token).await?;
         let code = told.code.or(told.status.map(|s| s.to_string()));
         let message = told.message;
@@ -205,6 +200,24 @@ pub(super) struct Told {
 }
 
 impl Told {
+    /// The attempt's end, as the journal records it.
+    pub(super) fn end(&self, latency_ms: u64) -> AttemptEnd {
+        AttemptEnd {
+            http_status: self.status,
+            error_code: self.code.clone(),
+            latency_ms,
+            outcome: self.name.to_string(),
+        }
+    }
+
+    /// The message with Partner Center's code in front, for a step's state.
+    pub(super) fn coded_message(&self) -> String {
+        match &self.code {
+            Some(code) => format!("{code}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+
     pub(super) fn of<T>(outcome: &CreateOutcome<T>) -> Told {
         let told = |status, code: &Option<String>, message: String, name| Told {
             status,

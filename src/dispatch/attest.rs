@@ -16,7 +16,7 @@ use super::attempt::Told;
 use super::verdict::{self, History, RequestId, Verdict, Wait};
 use crate::journal::JournalError;
 use crate::journal::import::new_request_id;
-use crate::journal::ops::{self, AttemptEnd, AttemptKind, CreateAttempt, QueuedRow};
+use crate::journal::ops::{self, AttemptKind, CreateAttempt, QueuedRow};
 use crate::journal::steps::{self, QueuedStep, StepSettle, StepState};
 use crate::model::{Agreement, AgreementRequest, CustomerRequest};
 use crate::partner_center::{CreateOutcome, Lookup};
@@ -152,17 +152,9 @@ impl Dispatcher {
             request_id: step.request_id.clone(),
             correlation_id: self.pc.correlation_id().to_string(),
             started,
-            end: AttemptEnd {
-                http_status: told.status,
-                error_code: told.code.clone(),
-                latency_ms,
-                outcome: told.name.to_string(),
-            },
+            end: told.end(latency_ms),
         };
-        let message = match &told.code {
-            Some(code) => format!("{code}: {}", told.message),
-            None => told.message.clone(),
-        };
+        let message = told.coded_message();
         let (settle, wait) = step_settle(verdict, message, &step);
         let wait = match wait {
             Wait::Now => Duration::ZERO,

@@ -16,7 +16,7 @@ use super::attempt::Told;
 use super::verdict::{self, History, Verdict, Wait};
 use crate::journal::JournalError;
 use crate::journal::import::new_request_id;
-use crate::journal::ops::{self, AttemptEnd, AttemptKind, CreateAttempt};
+use crate::journal::ops::{self, AttemptKind, CreateAttempt};
 use crate::journal::resets::{self, LostRow, ResetSettle};
 use crate::model::{CustomerUser, PasswordReset};
 use crate::partner_center::{CreateOutcome, Lookup};
@@ -133,17 +133,9 @@ impl Dispatcher {
                 request_id: next.request_id.clone(),
                 correlation_id: self.pc.correlation_id().to_string(),
                 started,
-                end: AttemptEnd {
-                    http_status: told.status,
-                    error_code: told.code.clone(),
-                    latency_ms,
-                    outcome: told.name.to_string(),
-                },
+                end: told.end(latency_ms),
             };
-            let message = match &told.code {
-                Some(code) => format!("{code}: {}", told.message),
-                None => told.message.clone(),
-            };
+            let message = told.coded_message();
             let settle = reset_settle(&verdict, message);
             let recorded = settle.clone();
             self.journal

@@ -70,27 +70,13 @@ pub fn write_results(conn: &Connection, out: &Path) -> Result<usize, Error> {
     Ok(rows.len())
 }
 
-/// The columns of the results workbook: the contract's, then the reseller's name.
-const WORKBOOK_COLUMNS: [&str; 16] = [
-    "row",
-    "domain",
-    "company_name",
-    "associated_partner_id",
-    "external_id",
-    "state",
-    "customer_id",
-    "commerce_id",
-    "error_code",
-    "error_message",
-    "attempts",
-    "credentials_lost",
-    "changed_after_creation",
-    "already_existed",
-    "mca_attested",
-    "reseller_name",
-];
+/// The columns of the results workbook: the contract's ([`RESULT_COLUMNS`]), then the
+/// reseller's name.
+fn workbook_columns() -> impl Iterator<Item = &'static str> {
+    RESULT_COLUMNS.iter().copied().chain(["reseller_name"])
+}
 
-/// Widths (characters) of [`WORKBOOK_COLUMNS`]: set, not measured, so a million-row workbook
+/// Widths (characters) of [`workbook_columns`]: set, not measured, so a million-row workbook
 /// costs no second pass.
 const WORKBOOK_WIDTHS: [f64; 16] = [
     7.0, 32.0, 30.0, 38.0, 14.0, 10.0, 38.0, 38.0, 11.0, 60.0, 9.0, 16.0, 22.0, 15.0, 13.0, 26.0,
@@ -186,8 +172,8 @@ fn results_workbook(
     for (name, list) in sheets {
         let sheet = workbook.add_worksheet();
         sheet.set_name(&name)?;
-        for (c, column) in WORKBOOK_COLUMNS.iter().enumerate() {
-            sheet.write_string_with_format(0, c as u16, *column, &bold)?;
+        for (c, column) in workbook_columns().enumerate() {
+            sheet.write_string_with_format(0, c as u16, column, &bold)?;
             sheet.set_column_width(c as u16, WORKBOOK_WIDTHS[c])?;
         }
         for (r, row) in list.iter().enumerate() {
@@ -221,7 +207,7 @@ fn results_workbook(
             }
         }
         sheet.set_freeze_panes(1, 0)?;
-        sheet.autofilter(0, 0, list.len() as u32, WORKBOOK_COLUMNS.len() as u16 - 1)?;
+        sheet.autofilter(0, 0, list.len() as u32, WORKBOOK_WIDTHS.len() as u16 - 1)?;
     }
     workbook.save_to_buffer()
 }
