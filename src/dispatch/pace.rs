@@ -189,6 +189,9 @@ impl<C: Clock> Pacer<C> {
                 (Some(intervals), limit.period, early)
             }
         };
+        // With no limit there is nothing to share: a run with `--rate-limit off` (benchmarks) keeps
+        // its pace in memory rather than locking the tenant's file for every request.
+        let budget = budget.filter(|_| intervals.is_some());
         let store = match budget {
             None => Store::Memory(Mutex::new(PaceState::default())),
             Some(path) => {
@@ -254,6 +257,13 @@ impl<C: Clock> Pacer<C> {
     /// head waiter sleeps until just before its slot and yields until the slot opens; the others
     /// queue behind it and do not watch the clock. Race it against the stop.
     pub async fn acquire(&self) {
+        if self.intervals.is_none() {
+            // No limit: no turn to take, only a 429's pause to respect.
+            while let Err(wait) = self.try_acquire() {
+                tokio::time::sleep(wait).await;
+            }
+            return;
+        }
         let _turn = self.turn.lock().await;
         loop {
             match self.try_acquire() {
@@ -415,6 +425,17 @@ mod tests {
         }
         pacer.throttled(Duration::from_secs(3));
         assert!(pacer.try_acquire().is_err());
+    }
+
+    #[test]
+    fn an_unlimited_run_shares_no_budget_file() {
+        // `--rate-limit off` has nothing to share: no file locked and written per request.
+        let dir = tempfile::tempdir().unwrap();
+        let budget = dir.path().join("budgets").join("tenant.json");
+        let pacer =
+            Pacer::with_clock(RateSetting::Off, Some(&budget), FakeClock::default()).unwrap();
+        assert!(pacer.try_acquire().is_ok());
+        assert!(!budget.exists());
     }
 
     #[test]
