@@ -204,6 +204,80 @@ fn a_csv_write_back_keeps_the_delimiter_and_every_cell_as_it_was() {
 }
 
 #[test]
+fn a_csv_with_a_sep_line_and_a_title_row_is_written_back_line_for_line() {
+    let job = Job::new(EmulatorConfig::default());
+    let rows = customers("wbsep", 2);
+    let body = csv_text(&rows).replace(',', ";");
+    let text = format!("sep=;\r\nKlantenlijst november\r\n{body}");
+    let sheet = job.ws.write("klanten.csv", &text);
+    let ran = job.run(&sheet, &[]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    let wrote = write_back(&job, "klanten-done.csv", &[]);
+
+    assert_eq!(wrote.code, 0, "{}", wrote.stderr);
+    let copy = std::fs::read_to_string(job.ws.path("klanten-done.csv")).unwrap();
+    let lines: Vec<&str> = copy.lines().collect();
+    assert_eq!(
+        lines[0], "sep=;",
+        "the directive stays, so Excel opens it alike"
+    );
+    assert_eq!(
+        lines[1], "Klantenlijst november",
+        "the title row is copied as it was"
+    );
+    assert!(
+        lines[2].ends_with(&APPENDED.join(";")),
+        "the outcome columns are named on the header row: {}",
+        lines[2]
+    );
+    for (line, row) in lines[3..].iter().zip(&rows) {
+        let domain = format!("{}.onmicrosoft.com", row.cells()[0]);
+        assert!(
+            line.contains(&format!(";created;{}", job.issued(&domain).id)),
+            "{line}"
+        );
+    }
+    assert_eq!(lines.len(), 5);
+}
+
+#[test]
+fn an_xlsx_with_a_title_row_gets_the_outcome_columns_on_its_header_row() {
+    let job = Job::new(EmulatorConfig::default());
+    let good = Customer::valid("wbtitle");
+    let header: Vec<Cell> = HEADERS.iter().map(|h| text(h)).collect();
+    let sheet = job.ws.xlsx(
+        "klanten.xlsx",
+        &[(
+            "Klanten",
+            vec![
+                Some(vec![text("Klantenlijst november")]),
+                Some(header),
+                Some(good.cells().iter().map(|v| text(v)).collect()),
+            ],
+        )],
+    );
+    let ran = job.run(&sheet, &[]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    let wrote = write_back(&job, "klanten-done.xlsx", &[]);
+
+    assert_eq!(wrote.code, 0, "{}", wrote.stderr);
+    let cells = sheet_cells(&job.ws.path("klanten-done.xlsx"), "Klanten");
+    assert_eq!(cells[0][0], "Klantenlijst november");
+    assert!(
+        cells[0][1..].iter().all(String::is_empty),
+        "the title row is left as it was"
+    );
+    assert_eq!(cells[1][HEADERS.len()..], APPENDED);
+    assert_eq!(cells[2][HEADERS.len()], "created");
+    assert_eq!(
+        cells[2][HEADERS.len() + 1],
+        job.issued("wbtitle.onmicrosoft.com").id
+    );
+}
+
+#[test]
 fn a_sheet_changed_since_its_import_is_not_written_back() {
     let job = Job::new(EmulatorConfig::default());
     let rows = customers("wbchanged", 2);
