@@ -74,8 +74,9 @@ pub struct Header {
 pub trait RowVisitor {
     type Error: From<SourceError>;
 
-    /// Whether this first non-empty row of a sheet is the header the caller can work with. Used to
-    /// pick a sheet when the user named none (an "Instructions" sheet in front is skipped).
+    /// Whether this row is the header the caller can work with. Used to pick a sheet when the
+    /// user named none (a sheet is taken if one of its first [`HEADER_SEARCH_ROWS`] non-empty rows
+    /// is: an "Instructions" sheet in front is skipped), and to find the header under a title.
     fn recognizes(&self, header: &[String]) -> bool;
 
     /// Called once, before any row, with the chosen header.
@@ -185,7 +186,8 @@ impl<V: RowVisitor> RowVisitor for HeaderSearch<'_, V> {
 /// How to pick the sheet of a workbook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SheetChoice {
-    /// The first sheet whose first non-empty row the visitor recognizes.
+    /// The first sheet one of whose first [`HEADER_SEARCH_ROWS`] non-empty rows the visitor
+    /// recognizes.
     FirstRecognized,
     /// By name; a name made only of digits that names no sheet is taken as a 1-based position.
     Named(String),

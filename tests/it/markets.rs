@@ -303,3 +303,47 @@ fn template_lang_writes_a_starter_sheet_that_validates_in_each_language() {
             .contains("error: `tlh` is not a language csp-onboard has headers for")
     );
 }
+
+#[test]
+fn a_data_sheet_with_a_title_row_is_found_behind_an_instructions_sheet() {
+    let ws = Workspace::new();
+    let mut lines: Vec<Vec<&str>> = vec![vec!["Klantenlijst november"]];
+    lines.push(DUTCH.header.split(';').collect());
+    for row in DUTCH.rows {
+        lines.push(row.split(';').collect());
+    }
+    let instructions = vec![
+        vec!["Vul het tabblad Klanten in"],
+        vec!["Eén klant per regel"],
+    ];
+
+    let as_cells = |rows: &[Vec<&str>]| -> Vec<Option<Vec<Cell>>> {
+        rows.iter()
+            .map(|r| Some(r.iter().map(|c| Cell::Text(c.to_string())).collect()))
+            .collect()
+    };
+    let xlsx = ws.xlsx(
+        "klanten.xlsx",
+        &[
+            ("Uitleg", as_cells(&instructions)),
+            ("Klanten", as_cells(&lines)),
+        ],
+    );
+    let ods = ws.write(
+        "klanten.ods",
+        ods_package(&ods_content(&[
+            ("Uitleg", instructions.clone()),
+            ("Klanten", lines.clone()),
+        ])),
+    );
+    for path in [xlsx, ods] {
+        let result = validate_json(&path, &[]);
+        assert_all_valid(&result, DUTCH.rows.len(), &path.display().to_string());
+        let warnings = result.doc["warnings"].to_string();
+        assert!(
+            warnings.contains("row 1 (`Klantenlijst november`) is above the header (row 2)"),
+            "{}: {warnings}",
+            path.display()
+        );
+    }
+}

@@ -145,9 +145,10 @@ fn choose_sheet<V: RowVisitor, RS: Read + Seek>(
         SheetChoice::FirstRecognized if names.len() == 1 => Ok(names[0].clone()),
         SheetChoice::FirstRecognized => {
             for name in names {
-                if let Some(first) = book.first_row(name)?
-                    && visitor.recognizes(&first)
-                {
+                // The header may sit under a title row: any of the first rows will do (the
+                // visitor's header search then finds it again as the sheet is streamed).
+                let first = book.first_rows(name, super::HEADER_SEARCH_ROWS)?;
+                if first.iter().any(|row| visitor.recognizes(row)) {
                     return Ok(name.clone());
                 }
             }
@@ -171,12 +172,16 @@ struct Book<'a, RS> {
 }
 
 impl<RS: Read + Seek> Book<'_, RS> {
-    /// The first non-empty row of a sheet.
-    fn first_row(&mut self, sheet: &str) -> Result<Option<Vec<String>>, SourceError> {
-        let mut first = None;
+    /// The first `n` non-empty rows of a sheet.
+    fn first_rows(&mut self, sheet: &str, n: usize) -> Result<Vec<Vec<String>>, SourceError> {
+        let mut first = Vec::new();
         self.rows(sheet, &mut |row| {
-            first = Some(row.cells.iter().map(str::to_owned).collect());
-            Ok::<_, SourceError>(Flow::Stop)
+            first.push(row.cells.iter().map(str::to_owned).collect());
+            Ok::<_, SourceError>(if first.len() >= n {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
         })?;
         Ok(first)
     }

@@ -129,6 +129,10 @@ pub fn ods_content(sheets: &[(&str, Vec<Vec<&str>>)]) -> String {
         for row in rows {
             body.push_str("<table:table-row>");
             for cell in row {
+                let cell = cell
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
                 body.push_str(&format!(
                     r#"<table:table-cell office:value-type="string"><text:p>{cell}</text:p></table:table-cell>"#
                 ));
