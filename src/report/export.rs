@@ -170,11 +170,15 @@ fn results_workbook(
         sheets.push((sheet_name(&base, &mut taken), list.clone()));
     }
     for (name, list) in sheets {
-        let sheet = workbook.add_worksheet();
+        // Row after row, each written once: the sheet goes to a temporary file as it is written,
+        // so a million-row journal does not need gigabytes.
+        let sheet = workbook.add_worksheet_with_constant_memory();
         sheet.set_name(&name)?;
+        for (c, width) in WORKBOOK_WIDTHS.iter().enumerate() {
+            sheet.set_column_width(c as u16, *width)?;
+        }
         for (c, column) in workbook_columns().enumerate() {
             sheet.write_string_with_format(0, c as u16, column, &bold)?;
-            sheet.set_column_width(c as u16, WORKBOOK_WIDTHS[c])?;
         }
         for (r, row) in list.iter().enumerate() {
             let r = r as u32 + 1;
@@ -190,7 +194,6 @@ fn results_workbook(
                 (7, text(&row.commerce_id)),
                 (8, text(&row.error_code)),
                 (9, text(&row.error_message)),
-                (15, name_of(&row.associated_partner_id)),
             ] {
                 if !value.is_empty() {
                     sheet.write_string(r, c, value)?;
@@ -204,6 +207,10 @@ fn results_workbook(
                 (14, row.mca_attested),
             ] {
                 sheet.write_boolean(r, c, flag)?;
+            }
+            let reseller = name_of(&row.associated_partner_id);
+            if !reseller.is_empty() {
+                sheet.write_string(r, 15, reseller)?;
             }
         }
         sheet.set_freeze_panes(1, 0)?;

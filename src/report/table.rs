@@ -111,8 +111,23 @@ pub fn table_bytes<R: AsRef<[String]>>(
         }
         TableFormat::Xlsx => {
             let mut workbook = rust_xlsxwriter::Workbook::new();
-            let sheet = workbook.add_worksheet();
+            // A large table is written row after row to a temporary file (constant memory:
+            // no autofit there, a set width instead); a small one in memory, fitted. Never a
+            // private one: passwords do not go through a temporary file.
+            let large = rows.len() > LARGE_TABLE && !spec.private;
+            let sheet = if large {
+                workbook.add_worksheet_with_constant_memory()
+            } else {
+                workbook.add_worksheet()
+            };
             sheet.set_name(spec.sheet).map_err(|e| e.to_string())?;
+            if large {
+                for c in 0..spec.columns.len() {
+                    sheet
+                        .set_column_width(c as u16, 24)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
             let bold = rust_xlsxwriter::Format::new().set_bold();
             for (c, name) in spec.columns.iter().enumerate() {
                 sheet
@@ -128,11 +143,16 @@ pub fn table_bytes<R: AsRef<[String]>>(
                         .map_err(|e| e.to_string())?;
                 }
             }
-            sheet.autofit();
+            if !large {
+                sheet.autofit();
+            }
             workbook.save_to_buffer().map_err(|e| e.to_string())
         }
     }
 }
+
+/// Past this many rows a workbook is written in constant memory.
+const LARGE_TABLE: usize = 10_000;
 
 /// Creates `out` for writing: private ones new and 0600.
 pub fn create(out: &Path, private: bool) -> Result<File, Error> {
