@@ -58,16 +58,23 @@ pub enum Rejection {
     Permission,
     /// The call needs an App+User token and got an app-only one (403 / 900329).
     AppUserRequired,
+    /// 400 / 3000 in a language other than English: a taken domain (which Partner Center tells
+    /// only in its English description, `hostname: … is not valid`) or data it refuses. Whether
+    /// the domain exists decides which.
+    TakenOrInvalid,
 }
 
 impl Rejection {
-    /// Classifies a definite refusal by its HTTP status, error code and description.
-    pub fn of(status: u16, code: Option<&str>, message: &str) -> Rejection {
+    /// Classifies a definite refusal by its HTTP status, error code and description; `english`
+    /// says whether the description was asked for in English (`X-Locale: en-…`), the only
+    /// language its words are read in.
+    pub fn of(status: u16, code: Option<&str>, message: &str, english: bool) -> Rejection {
         match (status, code) {
             (403, Some("900329")) => Rejection::AppUserRequired,
             (403, Some("600006" | "1002" | "900308")) => Rejection::Permission,
             (403, Some("900123")) => Rejection::Reseller,
             (400, Some("3000")) if message.contains("hostname") => Rejection::DomainTaken,
+            (400, Some("3000")) if !english => Rejection::TakenOrInvalid,
             _ => Rejection::Data,
         }
     }
@@ -115,6 +122,8 @@ pub struct PartnerCenter {
     application_header: HeaderValue,
     /// `X-Locale`: the language Partner Center answers in.
     locale_header: HeaderValue,
+    /// The locale is English: refusals' descriptions can be read.
+    english: bool,
     /// `Bearer <token>` for the token in use, built once per token: validating a 1–2 KB header
     /// value on every request is measurable at full speed. Marked sensitive.
     authorization: Mutex<Option<(SecretString, HeaderValue)>>,
@@ -152,6 +161,7 @@ impl PartnerCenter {
             )),
             authorization: Mutex::new(None),
             locale_header,
+            english: locale.to_ascii_lowercase().starts_with("en"),
         })
     }
 
@@ -348,7 +358,7 @@ impl PartnerCenter {
             },
             s => CreateOutcome::Rejected {
                 status: s.as_u16(),
-                kind: Rejection::of(s.as_u16(), code.as_deref(), &message),
+                kind: Rejection::of(s.as_u16(), code.as_deref(), &message, self.english),
                 code,
                 message,
             },
@@ -735,6 +745,7 @@ mod tests {
                 Rejection::DomainTaken,
             ),
             (400, Some("3000"), "invalid property", Rejection::Data),
+            (400, Some("3000"), "ongeldige eigenschap", Rejection::Data),
             (400, Some("600050"), "", Rejection::Data),
             (400, Some("800016"), "", Rejection::Data),
             (400, None, "HTTP 400", Rejection::Data),
@@ -742,11 +753,22 @@ mod tests {
         ];
         for (status, code, message, want) in cases {
             assert_eq!(
-                Rejection::of(status, code, message),
+                Rejection::of(status, code, message, true),
                 want,
                 "{status} {code:?} {message}"
             );
         }
+        // Asked in another language, a 3000 cannot be read: the domain decides.
+        for (message, want) in [
+            ("ongeldige eigenschap", Rejection::TakenOrInvalid),
+            ("hostname: x is not valid", Rejection::DomainTaken),
+        ] {
+            assert_eq!(Rejection::of(400, Some("3000"), message, false), want);
+        }
+        assert_eq!(
+            Rejection::of(400, Some("600050"), "", false),
+            Rejection::Data
+        );
     }
 
     #[test]

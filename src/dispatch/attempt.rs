@@ -17,7 +17,7 @@ use super::{Dispatcher, Ending};
 use crate::journal::JournalError;
 use crate::journal::import::new_request_id;
 use crate::journal::ops::{self, AttemptEnd, CreateAttempt, NewCredentials, QueuedRow, Settle};
-use crate::partner_center::CreateOutcome;
+use crate::partner_center::{CreateOutcome, Rejection};
 
 impl Dispatcher {
     /// One create attempt. Returns false when the row is left as it is for a later run.
@@ -127,7 +127,16 @@ impl Dispatcher {
                 Settle::InDoubt { code, message }
             }
             Verdict::LookUp => {
-                tracing::info!(domain = %row.domain, "the domain is taken; looking it up among the partner's customers");
+                if matches!(
+                    outcome,
+                    CreateOutcome::Rejected {
+                        kind: Rejection::TakenOrInvalid,
+                        ..
+                    }
+                ) {
+                    row.refused = Some((code.clone(), message.clone()));
+                }
+                tracing::info!(domain = %row.domain, "the domain may be taken; looking it up among the partner's customers");
                 Settle::LookUp { code, message }
             }
             Verdict::Retry { wait, request_id } => {

@@ -77,6 +77,16 @@ impl Dispatcher {
                 return Ok(false);
             };
             let verdict = match exists {
+                Lookup::Found(false) if row.refused.is_some() => {
+                    // Refused in a language we do not read, and the domain is free: the data was
+                    // refused, not the domain. The row fails with Partner Center's own words.
+                    let (code, message) = row.refused.take().unwrap_or_default();
+                    tracing::info!(domain = %row.domain, "refused, and the domain is free: the row's data was refused");
+                    return self
+                        .settle(row, None, Settle::Failed { code, message })
+                        .await
+                        .map(|()| true);
+                }
                 Lookup::Found(false) => {
                     tracing::info!(domain = %row.domain, "reconciled: the create never happened; sending again");
                     return self

@@ -104,10 +104,13 @@ pub fn judge<T>(outcome: &CreateOutcome<T>, history: History) -> (Verdict, Effec
                     code.as_deref().unwrap_or("no code")
                 )),
             ),
-            // Perhaps our own earlier attempt took it: look before concluding.
-            Rejection::DomainTaken if history.ambiguous => (Verdict::InDoubt, Effect::None),
+            // Perhaps our own earlier attempt took it: look before concluding. (A refusal in
+            // another language may be a taken domain too: the same look decides.)
+            Rejection::DomainTaken | Rejection::TakenOrInvalid if history.ambiguous => {
+                (Verdict::InDoubt, Effect::None)
+            }
             // Perhaps it is one of ours already: look before concluding.
-            Rejection::DomainTaken => (Verdict::LookUp, Effect::None),
+            Rejection::DomainTaken | Rejection::TakenOrInvalid => (Verdict::LookUp, Effect::None),
             Rejection::Reseller | Rejection::Data => (Verdict::Failed, Effect::None),
         },
     }
@@ -123,7 +126,7 @@ mod tests {
             status,
             code: Some(code.into()),
             message: message.into(),
-            kind: Rejection::of(status, Some(code), message),
+            kind: Rejection::of(status, Some(code), message, true),
         }
     }
 

@@ -1,8 +1,10 @@
 //! `X-Locale`: Partner Center answers some errors in the caller's language. Microsoft does not
 //! document which; the emulator translates a few create refusals (an unknown reseller, a country
-//! the partner may not sell in, a missing phone) into Dutch, French, German, Swedish and
-//! Traditional Chinese, and answers every other locale in English — enough to see that the
-//! locale reaches Partner Center and its words reach the user unchanged.
+//! the partner may not sell in, a missing phone, and a taken domain — whose English words are
+//! the only way a client can tell it) into Dutch, French, German, Swedish and Traditional
+//! Chinese, and answers every other locale in English — enough to see that the locale reaches
+//! Partner Center, that its words reach the user unchanged, and that a client does not depend on
+//! reading them.
 
 use super::checks::Rejection;
 
@@ -49,17 +51,40 @@ const TRANSLATIONS: &[(u32, &str, &str)] = &[
     (600051, "zh-TW", "`{}` 需要電話號碼"),
 ];
 
+/// A taken domain (400 / 3000, `hostname: {domain} is not valid` in English), per language.
+const DOMAIN_TAKEN: &[(&str, &str)] = &[
+    ("nl", "De domeinnaam {} is niet beschikbaar"),
+    ("fr", "Le nom de domaine {} n'est pas disponible"),
+    ("de", "Der Domänenname {} ist nicht verfügbar"),
+    ("sv", "Domännamnet {} är inte tillgängligt"),
+    ("zh-TW", "網域名稱 {} 無法使用"),
+];
+
 /// The rejection in the caller's language, when the emulator knows it; else as it is.
 pub fn localize(rejection: Rejection, locale: Option<&str>) -> Rejection {
     let Some(locale) = locale else {
         return rejection;
     };
     let language = locale.split(['-', '_']).next().unwrap_or(locale);
-    let translated = TRANSLATIONS.iter().find(|(code, tag, _)| {
-        *code == rejection.code
-            && (tag.eq_ignore_ascii_case(locale)
-                || (!tag.contains('-') && tag.eq_ignore_ascii_case(language)))
-    });
+    let matches = |tag: &str| {
+        tag.eq_ignore_ascii_case(locale)
+            || (!tag.contains('-') && tag.eq_ignore_ascii_case(language))
+    };
+    if rejection.code == 3000
+        && let Some(domain) = rejection
+            .description
+            .strip_prefix("hostname: ")
+            .and_then(|rest| rest.strip_suffix(" is not valid"))
+        && let Some((_, message)) = DOMAIN_TAKEN.iter().find(|(tag, _)| matches(tag))
+    {
+        return Rejection {
+            description: message.replace("{}", domain),
+            ..rejection
+        };
+    }
+    let translated = TRANSLATIONS
+        .iter()
+        .find(|(code, tag, _)| *code == rejection.code && matches(tag));
     let Some((_, _, message)) = translated else {
         return rejection;
     };

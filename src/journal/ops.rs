@@ -28,6 +28,10 @@ pub struct QueuedRow {
     pub auth_retry: bool,
     /// In memory only: create attempts in this run (`--max-attempts` counts these).
     pub tries: u32,
+    /// In memory only: the refusal (code, message) of a create Partner Center answered in a
+    /// language csp-onboard does not read (400 / 3000): if the domain turns out free, it was the
+    /// data, and the row fails with that message rather than being sent again.
+    pub refused: Option<(Option<String>, String)>,
     /// The customer's id, once created.
     pub customer_id: Option<String>,
     /// The customer was the partner's already (adopted, not created by this journal).
@@ -115,6 +119,7 @@ pub fn work_page(
                 reseller: r.get(10)?,
                 auth_retry: false,
                 tries: 0,
+                refused: None,
                 customer_id: r.get(11)?,
                 already_existed: r.get(12)?,
                 attest: match r.get::<_, Option<String>>(13)? {

@@ -236,7 +236,14 @@ fn sheet_name(base: &str, taken: &mut std::collections::HashSet<String>) -> Stri
             format!(" ({n})")
         };
         let room = 31 - suffix.chars().count();
-        let name: String = clean.chars().take(room).collect::<String>() + &suffix;
+        let cut: String = clean.chars().take(room).collect();
+        // Excel refuses a name that ends (or begins) with an apostrophe, which a cut may leave.
+        let name = cut.trim().trim_matches('\'').to_string() + &suffix;
+        let name = if name.trim().is_empty() {
+            format!("Reseller{suffix}")
+        } else {
+            name
+        };
         if taken.insert(name.to_lowercase()) {
             return name;
         }
@@ -488,4 +495,30 @@ fn slug(name: &str) -> String {
         }
     }
     out.trim_end_matches('-').chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod sheet_name_tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_ones_excel_accepts() {
+        let mut taken = std::collections::HashSet::new();
+        assert_eq!(
+            sheet_name("Adatum Resellers", &mut taken),
+            "Adatum Resellers"
+        );
+        assert_eq!(
+            sheet_name("adatum resellers", &mut taken),
+            "adatum resellers (2)"
+        );
+        assert_eq!(sheet_name("A/B [EU]: *?", &mut taken), "A B  EU");
+        // Cut at 31 characters right after an apostrophe: the apostrophe goes.
+        let name = sheet_name("Contoso Partners Noord-Holland' BV", &mut taken);
+        assert!(
+            !name.ends_with('\'') && name.chars().count() <= 31,
+            "{name}"
+        );
+        assert_eq!(sheet_name("''", &mut taken), "Reseller");
+    }
 }

@@ -344,7 +344,10 @@ fn write_delimited(
         source,
     };
     let mut file = std::io::BufWriter::new(std::fs::File::create(&staged).map_err(write_error)?);
-    if had_bom || info.encoding.is_some_and(|e| e != "UTF-8") {
+    // Excel ignores a `sep=` line behind a byte order mark, so a file with one gets no mark:
+    // it is written in its own encoding at the end (`keep_sep_encoding`).
+    let legacy = info.encoding.filter(|e| *e != "UTF-8");
+    if !info.sep_directive && (had_bom || legacy.is_some()) {
         file.write_all(b"\xEF\xBB\xBF").map_err(write_error)?;
     }
     if info.sep_directive {
@@ -381,8 +384,36 @@ fn write_delimited(
     }
     let written = copy.written;
     drop(copy);
+    if info.sep_directive
+        && let Some(encoding) = encoding.filter(|_| legacy.is_some())
+        && let Err(error) = keep_sep_encoding(&staged, encoding, delimiter)
+    {
+        let _ = std::fs::remove_file(&staged);
+        return Err(write_error(error));
+    }
     commit(&staged, out)?;
     Ok(written)
+}
+
+/// A sheet with Excel's `sep=` line in a legacy encoding (Windows-1252, say) is given back in that
+/// encoding, which Excel will read it in. If a cell cannot be written in it (Partner Center's
+/// message in Chinese in a Windows-1252 file), the file is UTF-8 with a byte order mark instead,
+/// without the `sep=` line Excel would ignore after the mark; never a character replaced.
+fn keep_sep_encoding(
+    staged: &Path,
+    encoding: &'static source::Encoding,
+    delimiter: u8,
+) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(staged)?;
+    let (bytes, _, unmappable) = encoding.encode(&text);
+    if !unmappable {
+        return std::fs::write(staged, bytes);
+    }
+    let sep = format!("sep={}\r\n", delimiter as char);
+    let body = text.strip_prefix(sep.as_str()).unwrap_or(&text);
+    let mut utf8 = b"\xEF\xBB\xBF".to_vec();
+    utf8.extend_from_slice(body.as_bytes());
+    std::fs::write(staged, utf8)
 }
 
 /// Where a file is written before it takes its name (so a failed write leaves no half file).

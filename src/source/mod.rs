@@ -75,8 +75,9 @@ pub trait RowVisitor {
     type Error: From<SourceError>;
 
     /// Whether this row is the header the caller can work with. Used to pick a sheet when the
-    /// user named none (a sheet is taken if one of its first [`HEADER_SEARCH_ROWS`] non-empty rows
-    /// is: an "Instructions" sheet in front is skipped), and to find the header under a title.
+    /// user named none (an "Instructions" sheet in front is skipped; in an xlsx, a sheet whose
+    /// header is under a title row is taken when it is the only such sheet), and to find the
+    /// header under a title.
     fn recognizes(&self, header: &[String]) -> bool;
 
     /// Called once, before any row, with the chosen header.
@@ -157,6 +158,10 @@ impl<V: RowVisitor> RowVisitor for HeaderSearch<'_, V> {
         let Search::Looking { first, above } = &mut self.state else {
             return self.inner.row(row);
         };
+        // This row is candidate number `above.len() + 2` (the first, the passed-over, this one).
+        if above.len() + 2 > HEADER_SEARCH_ROWS {
+            return self.give_up(Some(row));
+        }
         let cells: Vec<String> = row.cells.iter().map(str::to_owned).collect();
         if self.inner.recognizes(&cells) {
             let header = Header {
@@ -175,19 +180,16 @@ impl<V: RowVisitor> RowVisitor for HeaderSearch<'_, V> {
             }
             return self.inner.header(&header);
         }
-        if above.len() + 1 < HEADER_SEARCH_ROWS {
-            above.push(row.clone());
-            return Ok(());
-        }
-        self.give_up(Some(row))
+        above.push(row.clone());
+        Ok(())
     }
 }
 
 /// How to pick the sheet of a workbook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SheetChoice {
-    /// The first sheet one of whose first [`HEADER_SEARCH_ROWS`] non-empty rows the visitor
-    /// recognizes.
+    /// The first sheet whose first non-empty row the visitor recognizes; in an xlsx, failing
+    /// that, the only sheet with such a row among its first [`HEADER_SEARCH_ROWS`].
     FirstRecognized,
     /// By name; a name made only of digits that names no sheet is taken as a 1-based position.
     Named(String),
@@ -499,5 +501,79 @@ impl Format {
             "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Workbook),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod header_search_tests {
+    use super::*;
+
+    /// Recognises a header whose first cell is `H`; records what it was given.
+    #[derive(Default)]
+    struct Seen {
+        header: Option<u64>,
+        above: Vec<u64>,
+        rows: Vec<u64>,
+    }
+
+    impl RowVisitor for Seen {
+        type Error = SourceError;
+        fn recognizes(&self, header: &[String]) -> bool {
+            header.first().is_some_and(|c| c == "H")
+        }
+        fn header(&mut self, header: &Header) -> Result<(), SourceError> {
+            self.header = Some(header.number);
+            Ok(())
+        }
+        fn row(&mut self, row: &RawRow) -> Result<(), SourceError> {
+            self.rows.push(row.number);
+            Ok(())
+        }
+        fn above_header(&mut self, row: &RawRow) -> Result<(), SourceError> {
+            self.above.push(row.number);
+            Ok(())
+        }
+    }
+
+    /// Feeds rows numbered 1.. with the header (`H`) as row `at`, then two data rows.
+    fn search(at: u64) -> Seen {
+        let mut seen = Seen::default();
+        let mut search = HeaderSearch::new(&mut seen);
+        let cell = |n: u64| if n == at { "H" } else { "x" };
+        search
+            .header(&Header {
+                number: 1,
+                cells: vec![cell(1).into()],
+                sheet: None,
+            })
+            .unwrap();
+        for n in 2..=at + 2 {
+            search
+                .row(&RawRow {
+                    number: n,
+                    cells: StringRecord::from(vec![cell(n)]),
+                })
+                .unwrap();
+        }
+        search.finish().unwrap();
+        seen
+    }
+
+    #[test]
+    fn the_header_is_found_among_the_first_ten_rows_and_no_further() {
+        let first = search(1);
+        assert_eq!(
+            (first.header, first.above.len(), first.rows),
+            (Some(1), 0, vec![2, 3])
+        );
+        let tenth = search(10);
+        assert_eq!(tenth.header, Some(10));
+        assert_eq!(tenth.above, (1..10).collect::<Vec<_>>());
+        assert_eq!(tenth.rows, vec![11, 12]);
+        // On the 11th row it is not looked for: the first row is the header, the rest rows.
+        let eleventh = search(11);
+        assert_eq!(eleventh.header, Some(1));
+        assert!(eleventh.above.is_empty());
+        assert_eq!(eleventh.rows, (2..=13).collect::<Vec<_>>());
     }
 }

@@ -11,10 +11,9 @@
 //! Either way the same two halves run, so what the child does is what the fuzz targets exercise.
 //!
 //! The producer streams every sheet in order when no sheet is named, and the picker takes the
-//! first one of whose first [`super::HEADER_SEARCH_ROWS`] non-empty rows the visitor recognizes
-//! (with one sheet, that sheet), ignoring the rows of the sheets before it and replaying the
-//! chosen sheet's rows above the header (a title) — the same choice the xlsx reader makes by
-//! peeking at each sheet's first rows.
+//! first whose first non-empty row the visitor recognizes (with one sheet, that sheet), ignoring
+//! the rows of the sheets before it — the same choice the xlsx reader makes by peeking at each
+//! sheet's first row.
 
 use std::path::Path;
 
@@ -190,9 +189,6 @@ pub struct Picker<'a, V> {
     current: Option<String>,
     /// Whether the current sheet's first row was seen (and it was not recognized).
     passed_over: bool,
-    /// The current sheet's first rows, none recognised yet (a title above the header): replayed
-    /// to the visitor if a later one is.
-    looked_at: Vec<(u64, Vec<String>)>,
     /// The sheet being read, once its header went to the visitor.
     chosen: Option<String>,
     ended: bool,
@@ -210,7 +206,6 @@ impl<'a, V: RowVisitor> Picker<'a, V> {
             target: None,
             current: None,
             passed_over: false,
-            looked_at: Vec::new(),
             chosen: None,
             ended: false,
             row: RawRow::default(),
@@ -256,7 +251,6 @@ impl<'a, V: RowVisitor> Picker<'a, V> {
                 }
                 self.current = Some(name);
                 self.passed_over = false;
-                self.looked_at.clear();
             }
             Message::Row { number, cells } => {
                 if self.chosen.is_none() {
@@ -268,43 +262,15 @@ impl<'a, V: RowVisitor> Picker<'a, V> {
                         None => self.visitor.recognizes(&cells),
                     };
                     if !take {
-                        // A sheet is passed over once none of its first rows is a header.
-                        self.looked_at.push((number, cells));
-                        if self.looked_at.len() >= super::HEADER_SEARCH_ROWS {
-                            self.passed_over = true;
-                            self.looked_at.clear();
-                        }
+                        self.passed_over = true;
                         return Ok(Flow::Continue);
                     }
                     self.chosen = self.current.clone();
-                    // The rows above go first, as the reader met them: the visitor's header
-                    // search passes over them and reports them.
-                    let mut rows = std::mem::take(&mut self.looked_at).into_iter();
-                    let first = rows.next();
-                    let (first_number, first_cells) = match first {
-                        Some(above) => above,
-                        None => {
-                            self.visitor.header(&Header {
-                                number,
-                                cells,
-                                sheet: self.chosen.clone(),
-                            })?;
-                            return Ok(Flow::Continue);
-                        }
-                    };
                     self.visitor.header(&Header {
-                        number: first_number,
-                        cells: first_cells,
+                        number,
+                        cells,
                         sheet: self.chosen.clone(),
                     })?;
-                    for (above_number, above_cells) in rows.chain([(number, cells)]) {
-                        self.row.number = above_number;
-                        self.row.cells.clear();
-                        for cell in &above_cells {
-                            self.row.cells.push_field(cell);
-                        }
-                        self.visitor.row(&self.row)?;
-                    }
                     return Ok(Flow::Continue);
                 }
                 self.row.number = number;

@@ -316,7 +316,6 @@ fn a_data_sheet_with_a_title_row_is_found_behind_an_instructions_sheet() {
         vec!["Vul het tabblad Klanten in"],
         vec!["Eén klant per regel"],
     ];
-
     let as_cells = |rows: &[Vec<&str>]| -> Vec<Option<Vec<Cell>>> {
         rows.iter()
             .map(|r| Some(r.iter().map(|c| Cell::Text(c.to_string())).collect()))
@@ -329,6 +328,33 @@ fn a_data_sheet_with_a_title_row_is_found_behind_an_instructions_sheet() {
             ("Klanten", as_cells(&lines)),
         ],
     );
+    let result = validate_json(&xlsx, &[]);
+    assert_all_valid(&result, DUTCH.rows.len(), "xlsx");
+    let warnings = result.doc["warnings"].to_string();
+    assert!(
+        warnings.contains("row 1 (`Klantenlijst november`) is above the header (row 2)"),
+        "{warnings}"
+    );
+
+    // An instructions sheet that lists the headers above an example row is a second candidate:
+    // not told apart by guessing.
+    let mut example = vec![vec!["Kopieer deze kolommen:"]];
+    example.push(DUTCH.header.split(';').collect());
+    example.push(DUTCH.rows[0].split(';').collect());
+    let two = ws.xlsx(
+        "twee.xlsx",
+        &[
+            ("Uitleg", as_cells(&example)),
+            ("Klanten", as_cells(&lines)),
+        ],
+    );
+    let refused = validate_json(&two, &[]);
+    assert_eq!(refused.code, 2, "{}", refused.doc);
+    assert!(refused.stderr.contains("--sheet"), "{}", refused.stderr);
+    assert_all_valid(&validate_json(&two, &["--sheet", "Klanten"]), 2, "named");
+
+    // Workbooks read whole (ods, xls, xlsb) choose by the first row; a title row is fine once the
+    // sheet is named.
     let ods = ws.write(
         "klanten.ods",
         ods_package(&ods_content(&[
@@ -336,14 +362,38 @@ fn a_data_sheet_with_a_title_row_is_found_behind_an_instructions_sheet() {
             ("Klanten", lines.clone()),
         ])),
     );
-    for path in [xlsx, ods] {
-        let result = validate_json(&path, &[]);
-        assert_all_valid(&result, DUTCH.rows.len(), &path.display().to_string());
-        let warnings = result.doc["warnings"].to_string();
-        assert!(
-            warnings.contains("row 1 (`Klantenlijst november`) is above the header (row 2)"),
-            "{}: {warnings}",
-            path.display()
-        );
-    }
+    assert_all_valid(&validate_json(&ods, &["--sheet", "Klanten"]), 2, "ods");
+}
+
+#[test]
+fn a_taken_domain_is_recognised_whatever_the_language_of_the_answer() {
+    let job = Job::new(csp_onboard::emulator::EmulatorConfig {
+        taken_domains: vec!["bezet1.onmicrosoft.com".into()],
+        ..Default::default()
+    });
+    let reseller = "5d1e7a90-3b2c-4f6e-9a81-1c2d3e4f5a01";
+    let text = format!(
+        "domain,company,email,first name,last name,street,zip,city,country,reseller id\n\
+         bezet1,Bezet BV,a@bezet.nl,Piet,Jansen,Dorpsstraat 1,3511 AB,Utrecht,NL,{reseller}\n\
+         vrij1,Vrij BV,a@vrij.nl,Piet,Jansen,Dorpsstraat 2,3511 AB,Utrecht,NL,{reseller}\n"
+    );
+    let path = job.ws.write("klanten.csv", text);
+    // Partner Center answers the taken domain in Dutch ("De domeinnaam … is niet beschikbaar"),
+    // without the English word a client could read: the domain itself is looked up.
+    let ran = job.run(&path, &["--locale", "nl-NL"]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let results = job.results();
+    let row = |domain: &str| {
+        results
+            .iter()
+            .find(|r| r["domain"] == domain)
+            .unwrap_or_else(|| panic!("{domain}: {results:?}"))
+    };
+    assert_eq!(row("vrij1.onmicrosoft.com")["state"], "created");
+    let taken = row("bezet1.onmicrosoft.com");
+    assert_eq!(taken["state"], "failed");
+    assert_eq!(
+        taken["error_message"],
+        "the domain `bezet1.onmicrosoft.com` is taken, and not by one of this partner's customers"
+    );
 }

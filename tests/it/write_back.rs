@@ -316,3 +316,36 @@ fn a_sheet_changed_since_its_import_is_not_written_back() {
         wrong.stderr
     );
 }
+
+#[test]
+fn a_legacy_csv_with_a_sep_line_is_given_back_in_its_own_encoding() {
+    let job = Job::new(EmulatorConfig::default());
+    let rows = customers("wbsep1252", 1);
+    let body = csv_text(&rows)
+        .replace(',', ";")
+        .replacen("Redmond", "Redmönd", 1);
+    let text = format!("sep=;\r\n{body}");
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+    let sheet = job.ws.write("klanten.csv", bytes.as_ref());
+    let ran = job.run(&sheet, &[]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    let wrote = write_back(&job, "klanten-done.csv", &[]);
+
+    assert_eq!(wrote.code, 0, "{}", wrote.stderr);
+    let copy = std::fs::read(job.ws.path("klanten-done.csv")).unwrap();
+    assert!(
+        copy.starts_with(b"sep=;"),
+        "no byte order mark before the sep line, which Excel would then ignore"
+    );
+    let (text, _, malformed) = encoding_rs::WINDOWS_1252.decode(&copy);
+    assert!(!malformed);
+    assert!(
+        text.contains("Redmönd"),
+        "written in Windows-1252 as it came: {text}"
+    );
+    assert!(
+        std::str::from_utf8(&copy).is_err(),
+        "not UTF-8: Excel reads it as ANSI"
+    );
+}

@@ -144,13 +144,21 @@ fn choose_sheet<V: RowVisitor, RS: Read + Seek>(
         // (which columns are missing) says more than "no sheet matched".
         SheetChoice::FirstRecognized if names.len() == 1 => Ok(names[0].clone()),
         SheetChoice::FirstRecognized => {
+            // A sheet that starts with the header wins. Failing that, the one sheet with the
+            // header under a title row (the visitor's header search finds it again as the sheet
+            // is streamed); two such sheets — an instructions sheet that lists the headers above
+            // an example, and the list itself — are not told apart by guessing: `--sheet`.
+            let mut below_a_title = Vec::new();
             for name in names {
-                // The header may sit under a title row: any of the first rows will do (the
-                // visitor's header search then finds it again as the sheet is streamed).
                 let first = book.first_rows(name, super::HEADER_SEARCH_ROWS)?;
-                if first.iter().any(|row| visitor.recognizes(row)) {
-                    return Ok(name.clone());
+                match first.iter().position(|row| visitor.recognizes(row)) {
+                    Some(0) => return Ok(name.clone()),
+                    Some(_) => below_a_title.push(name),
+                    None => {}
                 }
+            }
+            if let [only] = below_a_title.as_slice() {
+                return Ok((*only).clone());
             }
             Err(SourceError::NoRecognizedSheet {
                 path: book.path.to_path_buf(),
