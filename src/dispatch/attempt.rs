@@ -102,6 +102,16 @@ impl Dispatcher {
         self.take_effect(effect, token).await?;
         let code = told.code.or(told.status.map(|s| s.to_string()));
         let message = told.message;
+        // A refusal in a language we do not read: if the lookup finds the domain free, it was the
+        // data (reconcile fails the row with these words instead of sending it again).
+        let unread = matches!(
+            outcome,
+            CreateOutcome::Rejected {
+                kind: Rejection::TakenOrInvalid,
+                ..
+            }
+        );
+        row.refused = unread.then(|| (code.clone(), message.clone()));
         let settle = match verdict {
             Verdict::Created => {
                 let CreateOutcome::Created(customer) = outcome else {
@@ -127,15 +137,6 @@ impl Dispatcher {
                 Settle::InDoubt { code, message }
             }
             Verdict::LookUp => {
-                if matches!(
-                    outcome,
-                    CreateOutcome::Rejected {
-                        kind: Rejection::TakenOrInvalid,
-                        ..
-                    }
-                ) {
-                    row.refused = Some((code.clone(), message.clone()));
-                }
                 tracing::info!(domain = %row.domain, "the domain may be taken; looking it up among the partner's customers");
                 Settle::LookUp { code, message }
             }

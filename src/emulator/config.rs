@@ -84,6 +84,9 @@ pub struct EmulatorConfig {
     pub resellers: Option<Vec<Reseller>>,
     /// Domains that exist already, owned by someone else.
     pub taken_domains: Vec<String>,
+    /// Domains whose create is refused as invalid data (400 / 3000, "The company profile is not
+    /// valid"): a refusal that is not a taken domain, for clients that must tell the two apart.
+    pub invalid_domains: Vec<String>,
     /// Countries the partner may sell in; empty = every supported country.
     pub sellable_countries: Vec<String>,
     /// An integration sandbox: at most `sandbox_cap` customers, then 800018.
@@ -180,6 +183,7 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
             resellers: None,
             taken_domains: vec!["contoso.onmicrosoft.com".into()],
+            invalid_domains: Vec::new(),
             sellable_countries: Vec::new(),
             sandbox: false,
             sandbox_cap: 75,

@@ -144,6 +144,18 @@ fn commit(
             .taken_domains
             .iter()
             .any(|d| d.eq_ignore_ascii_case(&request.domain));
+    if shared
+        .config
+        .invalid_domains
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&request.domain))
+    {
+        return Err(Rejection {
+            status: 400,
+            code: 3000,
+            description: "The company profile is not valid".into(),
+        });
+    }
     if taken {
         return Err(Rejection {
             status: shared.config.faults.domain_taken_status,

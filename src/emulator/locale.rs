@@ -60,6 +60,15 @@ const DOMAIN_TAKEN: &[(&str, &str)] = &[
     ("zh-TW", "網域名稱 {} 無法使用"),
 ];
 
+/// An invalid company profile (400 / 3000), per language.
+const INVALID_PROFILE: &[(&str, &str)] = &[
+    ("nl", "Het bedrijfsprofiel is ongeldig"),
+    ("fr", "Le profil de l'entreprise n'est pas valide"),
+    ("de", "Das Unternehmensprofil ist ungültig"),
+    ("sv", "Företagsprofilen är ogiltig"),
+    ("zh-TW", "公司設定檔無效"),
+];
+
 /// The rejection in the caller's language, when the emulator knows it; else as it is.
 pub fn localize(rejection: Rejection, locale: Option<&str>) -> Rejection {
     let Some(locale) = locale else {
@@ -70,6 +79,14 @@ pub fn localize(rejection: Rejection, locale: Option<&str>) -> Rejection {
         tag.eq_ignore_ascii_case(locale)
             || (!tag.contains('-') && tag.eq_ignore_ascii_case(language))
     };
+    if rejection.description == "The company profile is not valid"
+        && let Some((_, message)) = INVALID_PROFILE.iter().find(|(tag, _)| matches(tag))
+    {
+        return Rejection {
+            description: (*message).into(),
+            ..rejection
+        };
+    }
     if rejection.code == 3000
         && let Some(domain) = rejection
             .description

@@ -397,3 +397,35 @@ fn a_taken_domain_is_recognised_whatever_the_language_of_the_answer() {
         "the domain `bezet1.onmicrosoft.com` is taken, and not by one of this partner's customers"
     );
 }
+
+#[test]
+fn a_refusal_in_another_language_with_the_domain_free_fails_the_row_once() {
+    let job = Job::new(csp_onboard::emulator::EmulatorConfig {
+        invalid_domains: vec!["ongeldig1.onmicrosoft.com".into()],
+        ..Default::default()
+    });
+    let reseller = "5d1e7a90-3b2c-4f6e-9a81-1c2d3e4f5a01";
+    let text = format!(
+        "domain,company,email,first name,last name,street,zip,city,country,reseller id\n\
+         ongeldig1,Ongeldig BV,a@ongeldig.nl,Piet,Jansen,Dorpsstraat 1,3511 AB,Utrecht,NL,{reseller}\n"
+    );
+    let path = job.ws.write("klanten.csv", text);
+    let ran = job.run(&path, &["--locale", "nl-NL"]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let results = job.results();
+    assert_eq!(results[0]["state"], "failed");
+    assert_eq!(
+        results[0]["error_message"],
+        "Het bedrijfsprofiel is ongeldig"
+    );
+    let creates = job
+        .emulator
+        .log()
+        .iter()
+        .filter(|e| e.path == "/v1/customers" && e.method == "POST")
+        .count();
+    assert_eq!(
+        creates, 1,
+        "looked up, found free, failed: never sent again"
+    );
+}
