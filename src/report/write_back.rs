@@ -220,18 +220,24 @@ impl RowVisitor for FindHeader<'_> {
     }
 }
 
-fn write_workbook(
-    sheet: &Path,
-    out: &Path,
-    template: &Template,
-    outcomes: &HashMap<i64, RowOutcome>,
-) -> Result<usize, Error> {
+/// The sheet's header as the import finds it, and how the sheet was read.
+fn find_header(sheet: &Path, template: &Template) -> Result<(Header, source::SourceInfo), Error> {
     let mut find = FindHeader {
         template,
         header: None,
     };
     let info = source::read(sheet, &SourceOptions::default(), &mut find)?;
     let header = find.header.expect("a read that succeeded saw its header");
+    Ok((header, info))
+}
+
+fn write_workbook(
+    sheet: &Path,
+    out: &Path,
+    template: &Template,
+    outcomes: &HashMap<i64, RowOutcome>,
+) -> Result<usize, Error> {
+    let (header, info) = find_header(sheet, template)?;
     check_header(sheet, &header)?;
     let sheet_name = info.sheet.clone().unwrap_or_default();
     let header_row = header.number;
@@ -326,11 +332,7 @@ fn write_delimited(
     outcomes: &HashMap<i64, RowOutcome>,
 ) -> Result<usize, Error> {
     // First the delimiter and encoding the import found, then the copy with the same.
-    let mut find = FindHeader {
-        template,
-        header: None,
-    };
-    let info = source::read(sheet, &SourceOptions::default(), &mut find)?;
+    let (_, info) = find_header(sheet, template)?;
     let delimiter = info.delimiter.map_or(b',', |d| d as u8);
     let encoding = info
         .encoding
