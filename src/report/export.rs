@@ -82,8 +82,9 @@ const WORKBOOK_WIDTHS: [f64; 16] = [
     7.0, 32.0, 30.0, 38.0, 14.0, 10.0, 38.0, 38.0, 11.0, 60.0, 9.0, 16.0, 22.0, 15.0, 13.0, 26.0,
 ];
 
-/// The results workbook a distributor forwards: a "Summary" sheet with one line per reseller,
-/// then "Results" with every row, then one sheet per reseller with its rows. Each sheet has its
+/// The results workbook a distributor forwards: "Results" with every row (first: the sheet
+/// CONTRACTS.md describes), then "Summary" with one line per reseller, then one sheet per
+/// reseller with its rows. Each sheet has its
 /// header frozen and an autofilter; row numbers and attempts are numbers, flags are booleans,
 /// everything else is text (so `=1+1` stays text and `00123` keeps its zeros).
 fn results_workbook(
@@ -100,22 +101,6 @@ fn results_workbook(
             .unwrap_or_default()
     };
 
-    let summary = workbook.add_worksheet();
-    summary.set_name("Summary")?;
-    let summary_columns = [
-        "reseller_name",
-        "associated_partner_id",
-        "rows",
-        "created",
-        "failed",
-        "invalid",
-        "still to do",
-        "mca_attested",
-        "credentials_lost",
-    ];
-    for (c, name) in summary_columns.iter().enumerate() {
-        summary.write_string_with_format(0, c as u16, *name, &bold)?;
-    }
     let mut by_reseller: BTreeMap<String, Vec<&ResultRow>> = BTreeMap::new();
     for row in rows {
         by_reseller
@@ -123,43 +108,6 @@ fn results_workbook(
             .or_default()
             .push(row);
     }
-    for (r, (id, list)) in by_reseller.iter().enumerate() {
-        let r = r as u32 + 1;
-        let count =
-            |f: &dyn Fn(&ResultRow) -> bool| list.iter().filter(|row| f(row)).count() as f64;
-        summary.write_string(r, 0, name_of(&Some(id.clone())))?;
-        summary.write_string(r, 1, id)?;
-        summary.write_number(r, 2, list.len() as f64)?;
-        summary.write_number(r, 3, count(&|x| x.state == "created"))?;
-        summary.write_number(r, 4, count(&|x| x.state == "failed"))?;
-        summary.write_number(r, 5, count(&|x| x.state == "invalid"))?;
-        summary.write_number(
-            r,
-            6,
-            count(&|x| {
-                matches!(
-                    x.state.as_str(),
-                    "pending" | "retry_wait" | "in_flight" | "in_doubt"
-                )
-            }),
-        )?;
-        summary.write_number(r, 7, count(&|x| x.mca_attested))?;
-        summary.write_number(r, 8, count(&|x| x.credentials_lost))?;
-    }
-    summary.set_freeze_panes(1, 0)?;
-    summary.autofilter(
-        0,
-        0,
-        by_reseller.len() as u32,
-        summary_columns.len() as u16 - 1,
-    )?;
-    for (c, width) in [26.0, 38.0, 8.0, 9.0, 8.0, 9.0, 11.0, 13.0, 16.0]
-        .iter()
-        .enumerate()
-    {
-        summary.set_column_width(c as u16, *width)?;
-    }
-
     let mut sheets: Vec<(String, Vec<&ResultRow>)> =
         vec![("Results".into(), rows.iter().collect())];
     let mut taken: std::collections::HashSet<String> =
@@ -169,7 +117,7 @@ fn results_workbook(
         let base = if name.is_empty() { id.clone() } else { name };
         sheets.push((sheet_name(&base, &mut taken), list.clone()));
     }
-    for (name, list) in sheets {
+    for (index, (name, list)) in sheets.into_iter().enumerate() {
         // Row after row, each written once: the sheet goes to a temporary file as it is written,
         // so a million-row journal does not need gigabytes.
         let sheet = workbook.add_worksheet_with_constant_memory();
@@ -215,6 +163,62 @@ fn results_workbook(
         }
         sheet.set_freeze_panes(1, 0)?;
         sheet.autofilter(0, 0, list.len() as u32, WORKBOOK_WIDTHS.len() as u16 - 1)?;
+        if index == 0 {
+            // Second, after the contract's Results sheet (the first sheet programs read).
+            let summary = workbook.add_worksheet();
+            summary.set_name("Summary")?;
+            let summary_columns = [
+                "reseller_name",
+                "associated_partner_id",
+                "rows",
+                "created",
+                "failed",
+                "invalid",
+                "still to do",
+                "mca_attested",
+                "credentials_lost",
+            ];
+            for (c, name) in summary_columns.iter().enumerate() {
+                summary.write_string_with_format(0, c as u16, *name, &bold)?;
+            }
+            for (r, (id, list)) in by_reseller.iter().enumerate() {
+                let r = r as u32 + 1;
+                let count = |f: &dyn Fn(&ResultRow) -> bool| {
+                    list.iter().filter(|row| f(row)).count() as f64
+                };
+                summary.write_string(r, 0, name_of(&Some(id.clone())))?;
+                summary.write_string(r, 1, id)?;
+                summary.write_number(r, 2, list.len() as f64)?;
+                summary.write_number(r, 3, count(&|x| x.state == "created"))?;
+                summary.write_number(r, 4, count(&|x| x.state == "failed"))?;
+                summary.write_number(r, 5, count(&|x| x.state == "invalid"))?;
+                summary.write_number(
+                    r,
+                    6,
+                    count(&|x| {
+                        matches!(
+                            x.state.as_str(),
+                            "pending" | "retry_wait" | "in_flight" | "in_doubt"
+                        )
+                    }),
+                )?;
+                summary.write_number(r, 7, count(&|x| x.mca_attested))?;
+                summary.write_number(r, 8, count(&|x| x.credentials_lost))?;
+            }
+            summary.set_freeze_panes(1, 0)?;
+            summary.autofilter(
+                0,
+                0,
+                by_reseller.len() as u32,
+                summary_columns.len() as u16 - 1,
+            )?;
+            for (c, width) in [26.0, 38.0, 8.0, 9.0, 8.0, 9.0, 11.0, 13.0, 16.0]
+                .iter()
+                .enumerate()
+            {
+                summary.set_column_width(c as u16, *width)?;
+            }
+        }
     }
     workbook.save_to_buffer()
 }

@@ -117,8 +117,8 @@ fn results_named_xlsx_are_a_workbook_a_distributor_forwards() {
     let mut workbook = calamine::open_workbook_auto(&out).expect("a real workbook");
     assert_eq!(
         workbook.sheet_names(),
-        ["Summary", "Results", "Adatum Resellers"],
-        "a summary, every row, then one sheet per reseller"
+        ["Results", "Summary", "Adatum Resellers"],
+        "every row (the contract's sheet first), a summary, then one sheet per reseller"
     );
     let results = workbook.worksheet_range("Results").unwrap();
     let header: Vec<String> = results
