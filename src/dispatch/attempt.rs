@@ -37,20 +37,9 @@ impl Dispatcher {
             return Ok(false);
         }
         // Until the intent is committed, a stop leaves the row exactly as it was.
-        let Some(mut place) = self.stop.unless_stopped(self.in_flight.acquire()).await else {
+        let Some((mut place, token)) = self.clear_to_send().await else {
             return Ok(false);
         };
-        let Some(token) = self.token().await else {
-            return Ok(false);
-        };
-        if self
-            .stop
-            .unless_stopped(self.pacer.acquire())
-            .await
-            .is_none()
-        {
-            return Ok(false);
-        }
         // The request is about to leave: its intent goes to disk first.
         let (row_id, run_id) = (row.id, self.run_id);
         let request_id = row.request_id.clone();

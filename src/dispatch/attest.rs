@@ -107,20 +107,9 @@ impl Dispatcher {
         let agreement = AgreementRequest::mca(&customer, template, &agreed);
         let body = serde_json::to_string(&agreement).expect("an agreement serializes");
         // Until the intent is committed, a stop leaves the step exactly as it was.
-        let Some(place) = self.stop.unless_stopped(self.in_flight.acquire()).await else {
+        let Some((place, token)) = self.clear_to_send().await else {
             return Ok(false);
         };
-        let Some(token) = self.token().await else {
-            return Ok(false);
-        };
-        if self
-            .stop
-            .unless_stopped(self.pacer.acquire())
-            .await
-            .is_none()
-        {
-            return Ok(false);
-        }
         let (row_id, run_id) = (row.id, self.run_id);
         let (request_id, sent_body) = (step.request_id.clone(), body.clone());
         let started = self

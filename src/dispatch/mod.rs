@@ -376,6 +376,17 @@ impl Dispatcher {
         self.progress.created.fetch_add(1, Relaxed);
     }
 
+    /// The in-flight rule before a request leaves: a place among the requests out, a token, a
+    /// pace slot — in that order, every wait raced against the stop. `None` when the run stops
+    /// (or the sign-in is gone): nothing was sent and nothing recorded, so the caller leaves its
+    /// row or step exactly as it was.
+    async fn clear_to_send(&self) -> Option<(in_flight::Permit, SecretString)> {
+        let place = self.stop.unless_stopped(self.in_flight.acquire()).await?;
+        let token = self.token().await?;
+        self.stop.unless_stopped(self.pacer.acquire()).await?;
+        Some((place, token))
+    }
+
     /// A live access token, or `None` when signing in failed (which stops the run).
     async fn token(&self) -> Option<SecretString> {
         match self.auth.token().await {

@@ -88,20 +88,9 @@ impl Dispatcher {
             let body = serde_json::to_string(&PasswordReset::new(next.password.expose_secret()))
                 .expect("a reset serializes");
             // Until the intent is committed, a stop leaves the row exactly as it was.
-            let Some(place) = self.stop.unless_stopped(self.in_flight.acquire()).await else {
+            let Some((place, token)) = self.clear_to_send().await else {
                 return Ok(());
             };
-            let Some(token) = self.token().await else {
-                return Ok(());
-            };
-            if self
-                .stop
-                .unless_stopped(self.pacer.acquire())
-                .await
-                .is_none()
-            {
-                return Ok(());
-            }
             let (row_id, run_id) = (row.id, self.run_id);
             let (request_id, password) = (next.request_id.clone(), next.password.clone());
             let user_name = format!("admin@{}", row.domain);
