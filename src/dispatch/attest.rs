@@ -210,20 +210,12 @@ impl Dispatcher {
                     };
                     return self.settle_step(row, None, settle).await.map(|()| true);
                 }
-                Lookup::Throttled(retry_after) => {
-                    self.pacer.throttled(retry_after);
-                    if !self.stop.sleep(retry_after).await {
-                        return Ok(false);
-                    }
-                }
-                Lookup::Unauthorized => self.auth.invalidate(&token).await,
-                Lookup::Failed(message) => {
-                    failures += 1;
-                    tracing::warn!(domain = %row.domain, "the customer's agreements could not be read: {message}");
-                    if failures >= self.settings.max_attempts {
-                        return Ok(false);
-                    }
-                    if !self.stop.sleep(self.backoff(failures)).await {
+                undecided => {
+                    let what = "the customer's agreements could not be read";
+                    if !self
+                        .wait_after_lookup(undecided, &token, &mut failures, &row.domain, what)
+                        .await
+                    {
                         return Ok(false);
                     }
                 }

@@ -130,23 +130,50 @@ impl Dispatcher {
                         return Ok(false);
                     }
                 }
-                Lookup::Throttled(retry_after) => {
-                    self.pacer.throttled(retry_after);
-                    if !self.stop.sleep(retry_after).await {
+                undecided => {
+                    if !self
+                        .wait_after_lookup(
+                            undecided,
+                            &token,
+                            &mut failures,
+                            &row.domain,
+                            "lookup failed",
+                        )
+                        .await
+                    {
                         return Ok(false);
                     }
                 }
-                Lookup::Unauthorized => self.auth.invalidate(&token).await,
-                Lookup::Failed(message) => {
-                    failures += 1;
-                    tracing::warn!(domain = %row.domain, "lookup failed: {message}");
-                    if failures >= self.settings.max_attempts {
-                        return Ok(false);
-                    }
-                    if !self.stop.sleep(self.backoff(failures)).await {
-                        return Ok(false);
-                    }
-                }
+            }
+        }
+    }
+
+    /// A lookup that decided nothing (throttled, unauthorized, failed): waits as its answer says
+    /// before the caller looks again. False when the run stops or lookups keep failing (the row
+    /// or step then stays as it is, to be reconciled later).
+    pub(super) async fn wait_after_lookup<T>(
+        &self,
+        lookup: Lookup<T>,
+        token: &SecretString,
+        failures: &mut u32,
+        domain: &str,
+        what: &str,
+    ) -> bool {
+        match lookup {
+            Lookup::Found(_) => true,
+            Lookup::Throttled(retry_after) => {
+                self.pacer.throttled(retry_after);
+                self.stop.sleep(retry_after).await
+            }
+            Lookup::Unauthorized => {
+                self.auth.invalidate(token).await;
+                true
+            }
+            Lookup::Failed(message) => {
+                *failures += 1;
+                tracing::warn!(domain, "{what}: {message}");
+                *failures < self.settings.max_attempts
+                    && self.stop.sleep(self.backoff(*failures)).await
             }
         }
     }
