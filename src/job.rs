@@ -327,6 +327,17 @@ enum Holder {
 }
 
 impl Holder {
+    /// Moves the journal to a writer thread for the requests (the holder keeps the writer, so
+    /// the journal comes back through [`Holder::into_journal`] whatever happens).
+    fn hand_to_writer(&mut self, sealer: Sealer) -> Result<Arc<JournalWriter>, Error> {
+        let Holder::Journal(journal) = std::mem::replace(self, Holder::Gone) else {
+            unreachable!("the journal is handed to a writer once")
+        };
+        let writer = Arc::new(JournalWriter::start(journal, sealer)?);
+        *self = Holder::Writer(writer.clone());
+        Ok(writer)
+    }
+
     /// The journal back from whoever holds it; opened again if the writer lost it.
     fn into_journal(self, path: &Path) -> Result<Journal, Error> {
         let back = match self {
@@ -419,11 +430,7 @@ fn work(
     if queued == 0 {
         return Ok(Ending::Complete);
     }
-    let Holder::Journal(journal) = std::mem::replace(holder, Holder::Gone) else {
-        unreachable!()
-    };
-    let writer = Arc::new(JournalWriter::start(journal, sealer)?);
-    *holder = Holder::Writer(writer.clone());
+    let writer = holder.hand_to_writer(sealer)?;
     printer::note(&format!(
         "sending {} row(s) to {} at {}",
         queued,
@@ -473,11 +480,7 @@ fn recover_credentials(
     if signals.stop.is_set() {
         return Ok(Ending::Interrupted);
     }
-    let Holder::Journal(journal) = std::mem::replace(holder, Holder::Gone) else {
-        unreachable!()
-    };
-    let writer = Arc::new(JournalWriter::start(journal, sealer)?);
-    *holder = Holder::Writer(writer.clone());
+    let writer = holder.hand_to_writer(sealer)?;
     printer::note(&format!(
         "resetting the admin password of {lost} customer(s) whose credentials were lost, at {}",
         describe_rate(settings.rate)

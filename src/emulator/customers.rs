@@ -71,22 +71,14 @@ pub async fn create(
     };
     remember(&shared, &caller, status, reply.clone());
 
-    if let Some(Extension(abort)) = abort
-        && shared.chance(shared.config.faults.drop_after_create_rate)
-    {
-        shared.lock().log.push(LogEntry {
-            t: caller.arrived.as_secs_f64(),
-            method: "POST".into(),
-            path: "/v1/customers".into(),
-            status,
-            request_id: caller.request_id.clone(),
-            domain: sent_domain.clone(),
-            dropped: true,
-        });
-        abort.0.notify_one();
-        // The connection task drops the socket; this future is dropped with it.
-        std::future::pending::<()>().await;
-    }
+    let dropped = Dropped {
+        rate: shared.config.faults.drop_after_create_rate,
+        method: "POST",
+        path: "/v1/customers".into(),
+        status,
+        domain: sent_domain.clone(),
+    };
+    drop_answer(&shared, &caller, abort, dropped).await;
     if shared.chance(shared.config.faults.slow_response_rate) {
         tokio::time::sleep(Duration::from_secs_f64(
             shared.config.faults.slow_response_s,
@@ -94,6 +86,45 @@ pub async fn create(
         .await;
     }
     with_domain(json_response(status, reply), sent_domain)
+}
+
+/// A request whose answer the fault injection may drop.
+struct Dropped {
+    /// `faults.drop_after_*_rate`.
+    rate: f64,
+    method: &'static str,
+    path: String,
+    /// The status the request had, as the log records it.
+    status: u16,
+    domain: Option<String>,
+}
+
+/// With the chance `dropped.rate`, the request took effect but its answer is lost: logged as
+/// dropped, the connection closed, and this future never finishes (the connection task drops it
+/// with the socket). Otherwise returns at once.
+async fn drop_answer(
+    shared: &Shared,
+    caller: &Caller,
+    abort: Option<Extension<ConnAbort>>,
+    dropped: Dropped,
+) {
+    let Some(Extension(abort)) = abort else {
+        return;
+    };
+    if !shared.chance(dropped.rate) {
+        return;
+    }
+    shared.lock().log.push(LogEntry {
+        t: caller.arrived.as_secs_f64(),
+        method: dropped.method.into(),
+        path: dropped.path,
+        status: dropped.status,
+        request_id: caller.request_id.clone(),
+        domain: dropped.domain,
+        dropped: true,
+    });
+    abort.0.notify_one();
+    std::future::pending::<()>().await;
 }
 
 fn rejection_body(rejection: &Rejection) -> Value {
@@ -430,21 +461,14 @@ pub async fn reset_password(
     let Some((user_name, domain)) = found else {
         return not_found(&shared, &format!("The user `{user_id}` of customer `{id}`"));
     };
-    if let Some(Extension(abort)) = abort
-        && shared.chance(shared.config.faults.drop_after_reset_rate)
-    {
-        shared.lock().log.push(LogEntry {
-            t: caller.arrived.as_secs_f64(),
-            method: "PATCH".into(),
-            path: format!("/v1/customers/{id}/users/{user_id}/resetpassword"),
-            status: 200,
-            request_id: caller.request_id.clone(),
-            domain: Some(domain.clone()),
-            dropped: true,
-        });
-        abort.0.notify_one();
-        std::future::pending::<()>().await;
-    }
+    let dropped = Dropped {
+        rate: shared.config.faults.drop_after_reset_rate,
+        method: "PATCH",
+        path: format!("/v1/customers/{id}/users/{user_id}/resetpassword"),
+        status: 200,
+        domain: Some(domain.clone()),
+    };
+    drop_answer(&shared, &caller, abort, dropped).await;
     with_domain(
         json_response(
             200,
@@ -544,21 +568,14 @@ pub async fn attest_agreement(
         });
     match stored {
         Some(domain) => {
-            if let Some(Extension(abort)) = abort
-                && shared.chance(shared.config.faults.drop_after_attest_rate)
-            {
-                shared.lock().log.push(LogEntry {
-                    t: caller.arrived.as_secs_f64(),
-                    method: "POST".into(),
-                    path: format!("/v1/customers/{id}/agreements"),
-                    status: 201,
-                    request_id: caller.request_id.clone(),
-                    domain: Some(domain.clone()),
-                    dropped: true,
-                });
-                abort.0.notify_one();
-                std::future::pending::<()>().await;
-            }
+            let dropped = Dropped {
+                rate: shared.config.faults.drop_after_attest_rate,
+                method: "POST",
+                path: format!("/v1/customers/{id}/agreements"),
+                status: 201,
+                domain: Some(domain.clone()),
+            };
+            drop_answer(&shared, &caller, abort, dropped).await;
             let mut body = agreement;
             body["attributes"] = json!({"objectType": "Agreement"});
             with_domain(json_response(201, body), Some(domain))
