@@ -7,10 +7,12 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::error::Error;
-use crate::mapping::{Binding, Scratch, Template};
+use crate::mapping::{Binding, Draft, Scratch, Template};
 use crate::source::{self, Header, RawRow, RowVisitor, SourceInfo, SourceOptions};
-use crate::validate::{Judged, Validator};
+use crate::validate::{self, Alone, Judged, Validator};
 
 /// Receives the outcome of the intake, row by row.
 pub trait IntakeSink {
@@ -35,6 +37,8 @@ pub fn read_sheet(
         above: Vec::new(),
         validator: Validator::new(),
         scratch: Scratch::default(),
+        scratches: Vec::new(),
+        spare: Vec::new(),
         sink,
     };
     source::read(path, options, &mut wiring)
@@ -48,8 +52,19 @@ struct Wiring<'a, S> {
     above: Vec<(u64, String)>,
     validator: Validator,
     scratch: Scratch,
+    /// One per row of a batch, for [`RowVisitor::rows`].
+    scratches: Vec<Scratch>,
+    /// The judged rows of a batch, kept empty between batches so its allocation is reused.
+    spare: Vec<(Draft<'static>, Alone)>,
     sink: &'a mut S,
 }
+
+/// Below this many rows at hand, they are judged one after another: handing them to other
+/// threads would cost more than it saves.
+const PARALLEL_ROWS: usize = 64;
+
+/// How many rows ahead of its duplicate check a row's table slot is fetched.
+const PREFETCH_AHEAD: usize = 16;
 
 impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
     type Error = Error;
@@ -88,4 +103,52 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
             issues,
         })
     }
+
+    /// Maps and checks the rows on every core (each row alone decides all but one rule), then,
+    /// in sheet order on this thread, looks for duplicate domains and hands each row on.
+    fn rows(&mut self, raws: &[RawRow]) -> Result<(), Error> {
+        let Some(binding) = &self.binding else {
+            return Ok(());
+        };
+        if raws.len() < PARALLEL_ROWS {
+            return raws.iter().try_for_each(|raw| self.row(raw));
+        }
+        if self.scratches.len() < raws.len() {
+            self.scratches.resize_with(raws.len(), Scratch::default);
+        }
+        let mut judged = relabel(std::mem::take(&mut self.spare));
+        raws.par_iter()
+            .zip(self.scratches[..raws.len()].par_iter_mut())
+            .map(|(raw, scratch)| {
+                let draft = binding.draft(raw, scratch);
+                let alone = validate::check_alone(&draft, binding);
+                (draft, alone)
+            })
+            .collect_into_vec(&mut judged);
+        // The slot for a row's domain is asked for a few rows ahead of its check: enough for the
+        // misses to overlap, not so many that the processor drops the requests.
+        for (_, alone) in judged.iter().take(PREFETCH_AHEAD) {
+            self.validator.prefetch(alone);
+        }
+        for at in 0..judged.len() {
+            if let Some((_, ahead)) = judged.get(at + PREFETCH_AHEAD) {
+                self.validator.prefetch(ahead);
+            }
+            let (draft, alone) = &mut judged[at];
+            let issues = self.validator.check_duplicate(draft, binding, alone);
+            self.sink.row(Judged { draft, issues })?;
+        }
+        judged.clear();
+        self.spare = relabel(judged);
+        Ok(())
+    }
+}
+
+/// The same allocation as an empty vector of drafts of another lifetime (a batch's rows live only
+/// as long as the batch). Collecting an emptied vector into one whose elements have the same
+/// layout reuses its buffer in place; reusing it matters, for a batch's judged rows are larger
+/// than the allocator keeps for reuse on its own.
+fn relabel<'a, 'b>(mut rows: Vec<(Draft<'a>, Alone)>) -> Vec<(Draft<'b>, Alone)> {
+    rows.clear();
+    rows.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }

@@ -141,12 +141,24 @@ pub fn is_iso_639_1(code: &str) -> bool {
     let [a, b] = code.as_bytes() else {
         return false;
     };
-    let wanted = [a.to_ascii_lowercase(), b.to_ascii_lowercase()];
-    ISO_639_1
-        .as_bytes()
-        .chunks(3)
-        .any(|known| known[..2] == wanted)
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    if !a.is_ascii_lowercase() || !b.is_ascii_lowercase() {
+        return false;
+    }
+    ISO_639_1_SET[(a - b'a') as usize] & (1 << (b - b'a')) != 0
 }
+
+/// [`ISO_639_1`] as one bit per code: a row for each first letter, a bit for each second.
+const ISO_639_1_SET: [u32; 26] = {
+    let mut set = [0u32; 26];
+    let codes = ISO_639_1.as_bytes();
+    let mut i = 0;
+    while i + 1 < codes.len() {
+        set[(codes[i] - b'a') as usize] |= 1 << (codes[i + 1] - b'a');
+        i += 3;
+    }
+    set
+};
 
 /// The language part of a culture name: `nl-NL` → `nl`, `az-Latn-AZ` → `az`.
 pub fn language_of(culture: &str) -> &str {

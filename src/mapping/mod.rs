@@ -268,7 +268,8 @@ pub fn full_domain(raw: &str) -> String {
 fn write_full_domain(raw: &str, out: &mut String) {
     out.clear();
     if raw.is_ascii() {
-        out.extend(raw.bytes().map(|b| b.to_ascii_lowercase() as char));
+        out.push_str(raw);
+        out.make_ascii_lowercase();
     } else {
         out.push_str(&raw.to_lowercase());
     }

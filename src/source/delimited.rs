@@ -311,7 +311,7 @@ enum Outcome {
 
 /// Rows travel from the parser thread to the visitor in batches; the emptied row buffers travel
 /// back, so a steady state allocates nothing.
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
 
 struct Batch {
     rows: Vec<RawRow>,
@@ -360,22 +360,23 @@ fn read_records<V: RowVisitor>(
 
         let mut header_seen = skip > 0;
         let mut failure = None;
-        'batches: for batch in full_rx.iter() {
-            for row in &batch.rows[..batch.len] {
-                let visited = if header_seen {
-                    visitor.row(row)
-                } else {
-                    header_seen = true;
-                    visitor.header(&Header {
-                        number: row.number,
-                        cells: row.cells.iter().map(str::to_owned).collect(),
-                        sheet: None,
-                    })
-                };
-                if let Err(error) = visited {
+        for batch in full_rx.iter() {
+            let mut rows = &batch.rows[..batch.len];
+            if !header_seen && let Some((first, rest)) = rows.split_first() {
+                header_seen = true;
+                rows = rest;
+                if let Err(error) = visitor.header(&Header {
+                    number: first.number,
+                    cells: first.cells.iter().map(str::to_owned).collect(),
+                    sheet: None,
+                }) {
                     failure = Some(error);
-                    break 'batches;
+                    break;
                 }
+            }
+            if let Err(error) = visitor.rows(rows) {
+                failure = Some(error);
+                break;
             }
             let _ = empty_tx.send(batch.rows);
         }

@@ -86,6 +86,12 @@ pub trait RowVisitor {
     /// Called for every non-empty row below the header.
     fn row(&mut self, row: &RawRow) -> Result<(), Self::Error>;
 
+    /// Called instead of [`row`](RowVisitor::row) by a reader that has several rows at hand, in
+    /// order: a visitor that can work on them together (on several threads) overrides it.
+    fn rows(&mut self, rows: &[RawRow]) -> Result<(), Self::Error> {
+        rows.iter().try_for_each(|row| self.row(row))
+    }
+
     /// Called, before [`header`](RowVisitor::header), for each non-empty row above the header
     /// that was passed over because it is not one (a title, a date).
     fn above_header(&mut self, _row: &RawRow) -> Result<(), Self::Error> {
@@ -181,6 +187,16 @@ impl<V: RowVisitor> RowVisitor for HeaderSearch<'_, V> {
             return self.inner.header(&header);
         }
         above.push(row.clone());
+        Ok(())
+    }
+
+    fn rows(&mut self, rows: &[RawRow]) -> Result<(), Self::Error> {
+        for (at, row) in rows.iter().enumerate() {
+            if matches!(self.state, Search::Through) {
+                return self.inner.rows(&rows[at..]);
+            }
+            self.row(row)?;
+        }
         Ok(())
     }
 }

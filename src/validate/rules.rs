@@ -209,8 +209,43 @@ fn email(f: &mut Findings<'_, '_>) {
     }
 }
 
+/// The common case in one pass over the bytes: ASCII, one `@` with something before it, no
+/// delimiter or space, a domain of non-empty labels ending in two or more letters or digits. A
+/// `false` is not a refusal: the careful checks below then say what is wrong, if anything.
+fn plain_email(bytes: &[u8]) -> bool {
+    let mut at = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'@' if at.is_none() => at = Some(i),
+            b'@' | b',' | b';' => return false,
+            _ if b.is_ascii_whitespace() || !b.is_ascii() => return false,
+            _ => {}
+        }
+    }
+    let Some(at) = at.filter(|&at| at > 0) else {
+        return false;
+    };
+    let domain = &bytes[at + 1..];
+    let Some(last_dot) = domain.iter().rposition(|&b| b == b'.') else {
+        return false;
+    };
+    let tld = &domain[last_dot + 1..];
+    tld.len() >= 2
+        && tld.iter().all(u8::is_ascii_alphanumeric)
+        && !domain.is_empty()
+        && domain[0] != b'.'
+        && !domain.windows(2).any(|w| w == b"..")
+}
+
 /// `local@domain.tld`, one address, no spaces.
 fn plausible_email(text: &str) -> Result<(), &'static str> {
+    if plain_email(text.as_bytes()) {
+        return Ok(());
+    }
+    careful_email(text)
+}
+
+fn careful_email(text: &str) -> Result<(), &'static str> {
     if text.contains([',', ';']) {
         return Err("give exactly one address");
     }
@@ -570,6 +605,39 @@ mod tests {
         ] {
             assert!(plausible_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_email_fast_path_decides_plain_addresses_as_the_careful_checks_do() {
+        for text in [
+            "gena@wingtiptoys.com",
+            "g@x.io",
+            "gena.soto+ms@sub.wingtip.co.uk",
+            "gena",
+            "gena@",
+            "@x.com",
+            "gena@wingtip",
+            "a@b.c",
+            "a b@c.com",
+            "a@b.com;c@d.com",
+            "a@b.com,c@d.com",
+            "a@@b.com",
+            "a@b..com",
+            "a@.b.com",
+            "a@b.com.",
+            "a@b.c-m",
+            "a@b.c0",
+            "a\t@b.com",
+        ] {
+            assert_eq!(
+                plain_email(text.as_bytes()),
+                careful_email(text).is_ok(),
+                "{text}"
+            );
+        }
+        // Beyond ASCII only the careful checks decide.
+        assert!(!plain_email("gena@wingtip.nl".replace('n', "ñ").as_bytes()));
+        assert!(careful_email("gena@wíngtip.nl").is_ok());
     }
 
     #[test]
