@@ -18,7 +18,10 @@ fn main() {
         .expect("the file opens");
     let mut record = csv::ByteRecord::new();
     let mut records = 0u64;
-    while reader.read_byte_record(&mut record).expect("the file reads") {
+    while reader
+        .read_byte_record(&mut record)
+        .expect("the file reads")
+    {
         records += 1;
     }
     println!("{records} records");

@@ -38,9 +38,16 @@ pub fn read_sheet(
         validator: Validator::new(),
         scratch: Scratch::default(),
         scratches: Vec::new(),
-        spare: Vec::new(),
+        spare: [Vec::new(), Vec::new()],
         sink,
     };
+    // This thread joins the pool that checks rows, so it takes its share of every batch instead of
+    // waiting for the batch to be done. (Already in a pool, or unable to start a thread, it uses
+    // the shared one: the same work, without this thread's help.)
+    let _pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|_| "csp-onboard-check".to_string())
+        .use_current_thread()
+        .build();
     source::read(path, options, &mut wiring)
 }
 
@@ -54,14 +61,18 @@ struct Wiring<'a, S> {
     scratch: Scratch,
     /// One per row of a batch, for [`RowVisitor::rows`].
     scratches: Vec<Scratch>,
-    /// The judged rows of a batch, kept empty between batches so its allocation is reused.
-    spare: Vec<(Draft<'static>, Alone)>,
+    /// The judged rows of two pieces of a batch, kept empty between batches so their
+    /// allocations are reused.
+    spare: [Vec<(Draft<'static>, Alone)>; 2],
     sink: &'a mut S,
 }
 
 /// Below this many rows at hand, they are judged one after another: handing them to other
 /// threads would cost more than it saves.
 const PARALLEL_ROWS: usize = 64;
+
+/// The rows of a batch are checked and handed on in pieces of this many.
+const PIECE_ROWS: usize = 1024;
 
 /// How many rows ahead of its duplicate check a row's table slot is fetched.
 const PREFETCH_AHEAD: usize = 16;
@@ -71,6 +82,10 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
 
     fn recognizes(&self, header: &[String]) -> bool {
         Binding::new(self.template, header, 0, "").is_ok()
+    }
+
+    fn expect_records(&mut self, records: u64) {
+        self.validator.expect_rows(records);
     }
 
     fn header(&mut self, header: &Header) -> Result<(), Error> {
@@ -105,7 +120,8 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
     }
 
     /// Maps and checks the rows on every core (each row alone decides all but one rule), then,
-    /// in sheet order on this thread, looks for duplicate domains and hands each row on.
+    /// in sheet order on this thread, looks for duplicate domains and hands each row on. The rows
+    /// go in pieces: while this thread hands one piece on, the others check the next.
     fn rows(&mut self, raws: &[RawRow]) -> Result<(), Error> {
         let Some(binding) = &self.binding else {
             return Ok(());
@@ -116,32 +132,74 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
         if self.scratches.len() < raws.len() {
             self.scratches.resize_with(raws.len(), Scratch::default);
         }
-        let mut judged = relabel(std::mem::take(&mut self.spare));
-        raws.par_iter()
-            .zip(self.scratches[..raws.len()].par_iter_mut())
-            .map(|(raw, scratch)| {
-                let draft = binding.draft(raw, scratch);
-                let alone = validate::check_alone(&draft, binding);
-                (draft, alone)
-            })
-            .collect_into_vec(&mut judged);
-        // The slot for a row's domain is asked for a few rows ahead of its check: enough for the
-        // misses to overlap, not so many that the processor drops the requests.
-        for (_, alone) in judged.iter().take(PREFETCH_AHEAD) {
-            self.validator.prefetch(alone);
+        let [spare, other] = &mut self.spare;
+        let mut current = relabel(std::mem::take(spare));
+        let mut next = relabel(std::mem::take(other));
+        let mut pieces = raws
+            .chunks(PIECE_ROWS)
+            .zip(self.scratches.chunks_mut(PIECE_ROWS));
+        if let Some((raws, scratches)) = pieces.next() {
+            judge(binding, raws, scratches, &mut current);
         }
-        for at in 0..judged.len() {
-            if let Some((_, ahead)) = judged.get(at + PREFETCH_AHEAD) {
-                self.validator.prefetch(ahead);
+        let (validator, sink) = (&mut self.validator, &mut *self.sink);
+        let handed = loop {
+            let following = pieces.next();
+            let last = following.is_none();
+            let handed = rayon::in_place_scope(|scope| {
+                if let Some((raws, scratches)) = following {
+                    let next = &mut next;
+                    scope.spawn(move |_| judge(binding, raws, scratches, next));
+                }
+                hand_on(validator, sink, binding, &mut current)
+            });
+            if handed.is_err() || last {
+                break handed;
             }
-            let (draft, alone) = &mut judged[at];
-            let issues = self.validator.check_duplicate(draft, binding, alone);
-            self.sink.row(Judged { draft, issues })?;
-        }
-        judged.clear();
-        self.spare = relabel(judged);
-        Ok(())
+            std::mem::swap(&mut current, &mut next);
+        };
+        self.spare = [relabel(current), relabel(next)];
+        handed
     }
+}
+
+/// Maps and checks `raws` alone, on every core, into `judged` (in order).
+fn judge<'r>(
+    binding: &'r Binding<'r>,
+    raws: &'r [RawRow],
+    scratches: &'r mut [Scratch],
+    judged: &mut Vec<(Draft<'r>, Alone)>,
+) {
+    raws.par_iter()
+        .zip(scratches.par_iter_mut())
+        .map(|(raw, scratch)| {
+            let draft = binding.draft(raw, scratch);
+            let alone = validate::check_alone(&draft, binding);
+            (draft, alone)
+        })
+        .collect_into_vec(judged);
+}
+
+/// Finishes judged rows in sheet order — the duplicate check — and hands them to the sink.
+fn hand_on(
+    validator: &mut Validator,
+    sink: &mut impl IntakeSink,
+    binding: &Binding<'_>,
+    judged: &mut [(Draft<'_>, Alone)],
+) -> Result<(), Error> {
+    // The slot for a row's domain is asked for a few rows ahead of its check: enough for the
+    // misses to overlap, not so many that the processor drops the requests.
+    for (_, alone) in judged.iter().take(PREFETCH_AHEAD) {
+        validator.prefetch(alone);
+    }
+    for at in 0..judged.len() {
+        if let Some((_, ahead)) = judged.get(at + PREFETCH_AHEAD) {
+            validator.prefetch(ahead);
+        }
+        let (draft, alone) = &mut judged[at];
+        let issues = validator.check_duplicate(draft, binding, alone);
+        sink.row(Judged { draft, issues })?;
+    }
+    Ok(())
 }
 
 /// The same allocation as an empty vector of drafts of another lifetime (a batch's rows live only
@@ -150,5 +208,7 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
 /// than the allocator keeps for reuse on its own.
 fn relabel<'a, 'b>(mut rows: Vec<(Draft<'a>, Alone)>) -> Vec<(Draft<'b>, Alone)> {
     rows.clear();
-    rows.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+    rows.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }

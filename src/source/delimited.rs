@@ -74,6 +74,7 @@ pub fn read<V: RowVisitor>(
         .or(sep)
         .unwrap_or_else(|| detect_delimiter(&decoded));
 
+    visitor.expect_records(expected_records(path, &sample));
     let mut skip = 0;
     loop {
         let outcome = read_records(
@@ -136,6 +137,13 @@ pub fn read<V: RowVisitor>(
             }
         }
     }
+}
+
+/// How many records a file of this size holds if its records are as long as the sample's.
+fn expected_records(path: &Path, sample: &[u8]) -> u64 {
+    let lines = memchr::memchr_iter(b'\n', sample).count().max(1) as u64;
+    let length = std::fs::metadata(path).map_or(sample.len() as u64, |m| m.len());
+    length.saturating_mul(lines) / (sample.len() as u64).max(1)
 }
 
 enum Confirm {
@@ -311,7 +319,7 @@ enum Outcome {
 
 /// Rows travel from the parser thread to the visitor in batches; the emptied row buffers travel
 /// back, so a steady state allocates nothing.
-const BATCH: usize = 2048;
+const BATCH: usize = 3072;
 
 struct Batch {
     rows: Vec<RawRow>,

@@ -92,6 +92,10 @@ pub trait RowVisitor {
         rows.iter().try_for_each(|row| self.row(row))
     }
 
+    /// Called, before anything else, with a guess of how many records the source holds (from its
+    /// size), for sizing tables up front. It may be wrong either way.
+    fn expect_records(&mut self, _records: u64) {}
+
     /// Called, before [`header`](RowVisitor::header), for each non-empty row above the header
     /// that was passed over because it is not one (a title, a date).
     fn above_header(&mut self, _row: &RawRow) -> Result<(), Self::Error> {
@@ -147,6 +151,10 @@ impl<V: RowVisitor> RowVisitor for HeaderSearch<'_, V> {
 
     fn recognizes(&self, header: &[String]) -> bool {
         self.inner.recognizes(header)
+    }
+
+    fn expect_records(&mut self, records: u64) {
+        self.inner.expect_records(records);
     }
 
     fn header(&mut self, header: &Header) -> Result<(), Self::Error> {

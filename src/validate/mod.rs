@@ -138,8 +138,19 @@ impl FirstRows {
         let _ = at;
     }
 
+    /// Room for `domains` in all without growing.
+    fn reserve(&mut self, domains: usize) {
+        let capacity = (domains + 1).saturating_mul(2).next_power_of_two();
+        if capacity > self.slots.len() {
+            self.rehash(capacity);
+        }
+    }
+
     fn grow(&mut self) {
-        let capacity = (self.slots.len() * 2).max(1 << 12);
+        self.rehash((self.slots.len() * 2).max(1 << 12));
+    }
+
+    fn rehash(&mut self, capacity: usize) {
         let old = std::mem::replace(&mut self.slots, zeroed_slots(capacity));
         let mask = capacity - 1;
         for (hash, row) in old.into_iter().filter(|(hash, _)| *hash != 0) {
@@ -151,6 +162,9 @@ impl FirstRows {
         }
     }
 }
+
+/// The most rows [`Validator::expect_rows`] makes room for at once: 2M rows, a 64 MiB table.
+const PRESIZE_ROWS: u64 = (1 << 21) - 1;
 
 /// A table of empty slots, written once. Zeroed memory straight from the system would fault twice
 /// per page — on the first probe (a read, served by the shared zero page) and again on the first
@@ -168,7 +182,11 @@ fn zeroed_slots(capacity: usize) -> Vec<(u64, u64)> {
             // SAFETY: the range lies inside the allocation just made; MADV_HUGEPAGE is advice
             // about how to back it, not a change to its contents. A refusal changes nothing.
             unsafe {
-                libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE);
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
             }
         }
     }
@@ -185,6 +203,13 @@ impl Validator {
     pub fn check(&mut self, draft: &Draft<'_>, binding: &Binding<'_>) -> Vec<Issue> {
         let mut alone = check_alone(draft, binding);
         self.check_duplicate(draft, binding, &mut alone)
+    }
+
+    /// Makes room for the domains of `rows` rows at once (up to a bound), so a large sheet does
+    /// not fill and copy a table twice its size on the way. A guess: the table still grows if
+    /// there are more.
+    pub fn expect_rows(&mut self, rows: u64) {
+        self.domains.reserve(rows.min(PRESIZE_ROWS) as usize);
     }
 
     /// Starts fetching the table slot a later [`check_duplicate`](Validator::check_duplicate) of
@@ -248,7 +273,8 @@ pub fn check_alone(draft: &Draft<'_>, binding: &Binding<'_>) -> Alone {
     };
     rules::check_row(&mut found, binding.template().direct);
     let domain = draft.text(Field::Domain);
-    let domain_hash = (!domain.is_empty() && !found.has(Field::Domain)).then(|| domain_hash(domain));
+    let domain_hash =
+        (!domain.is_empty() && !found.has(Field::Domain)).then(|| domain_hash(domain));
     Alone {
         issues: found.issues,
         domain_hash,

@@ -461,3 +461,65 @@ fn a_row_with_many_problems_reports_every_one() {
         ]
     );
 }
+
+/// A CSV is checked in batches, on several threads, with only the duplicate check in sheet order;
+/// an xlsx is checked one row at a time. A sheet several batches long, with problems planted at
+/// the edges of batches, is judged the same both ways — and as planted: each duplicate against
+/// the first row with its domain, however far back, and a domain that is wrong anyway never
+/// counted as a duplicate.
+#[test]
+fn a_sheet_many_batches_long_is_judged_as_row_by_row() {
+    let ws = Workspace::new();
+    let mut rows = customers("many", 5000);
+    // Sheet row = index + 2 (the header is row 1).
+    for index in [0, 1023, 1024, 2047, 2048, 4999] {
+        rows[index] = rows[index].clone().with("email", "not-an-address");
+    }
+    let duplicates = [(3000, 10), (2049, 2048), (4096, 4095), (4998, 0)];
+    for (later, first) in duplicates {
+        rows[later] = rows[later].clone().with("domain", &format!("many{first}"));
+    }
+    rows[1500] = rows[1500].clone().with("domain", "bad_domain");
+    rows[1501] = rows[1501].clone().with("domain", "bad_domain");
+
+    let csv = ws.write("many.csv", csv_text(&rows));
+    let sheet_rows: String = std::iter::once(HEADERS.map(str::to_owned).to_vec())
+        .chain(rows.iter().map(Customer::cells))
+        .enumerate()
+        .map(|(i, cells)| row(i as u64 + 1, &cells_of(i as u64 + 1, &cells)))
+        .collect();
+    let xlsx = ws.write("many.xlsx", xlsx_package(&sheet_rows, &[]));
+
+    let batched = validate_json(&csv, &[]);
+    let one_by_one = validate_json(&xlsx, &[]);
+
+    assert_eq!(batched.code, 1, "{}", batched.stderr);
+    assert_eq!(batched.doc["errors"], one_by_one.doc["errors"]);
+    assert_eq!(batched.doc["rows"], 5000);
+    assert_eq!(batched.doc["invalid"], 12);
+    let errors = batched.doc["errors"].as_array().unwrap();
+    let rows_in_order: Vec<u64> = errors.iter().map(|e| e["row"].as_u64().unwrap()).collect();
+    assert!(rows_in_order.is_sorted(), "{rows_in_order:?}");
+    for index in [0, 1023, 1024, 2047, 2048, 4999] {
+        let fields = batched.fields_of(index as u64 + 2);
+        assert_eq!(fields, ["email"], "row {}", index + 2);
+    }
+    for (later, first) in duplicates {
+        let errors = batched.errors_of(later as u64 + 2);
+        assert_eq!(errors.len(), 1, "row {}", later + 2);
+        assert_eq!(
+            errors[0]["message"],
+            format!(
+                "domain `many{first}.onmicrosoft.com` is already used by row {}; each customer needs its own domain",
+                first + 2
+            )
+        );
+    }
+    for index in [1500, 1501] {
+        assert_eq!(batched.fields_of(index as u64 + 2), ["domain"]);
+        let message = batched.errors_of(index as u64 + 2)[0]["message"]
+            .as_str()
+            .unwrap();
+        assert!(!message.contains("already used"), "{message}");
+    }
+}
