@@ -17,6 +17,7 @@ pub mod journal;
 pub mod mapping;
 pub mod model;
 pub mod partner_center;
+pub mod prefetch;
 pub mod preflight;
 pub mod printer;
 pub mod rate;

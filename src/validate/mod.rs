@@ -127,15 +127,7 @@ impl FirstRows {
             return;
         }
         let at = hash.max(1) as usize & (self.slots.len() - 1);
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint; it reads nothing into the program and cannot fault. The
-        // pointer is in bounds anyway.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(at).cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = at;
+        crate::prefetch::line(&self.slots[at]);
     }
 
     /// Room for `domains` in all without growing.
