@@ -4,6 +4,11 @@
 //! each row and has it validated, then hands the judged row to a sink — the `validate` report, the
 //! journal's import (through `job`), or pre-flight's collection. Data flows one way: a sink never
 //! reaches back.
+//!
+//! Rows a source hands over in batches are mapped and checked on every core; only the duplicate
+//! check (the first row with a domain wins) and the sink run on the calling thread, in sheet
+//! order. The sink therefore sees each row once, in order, judged exactly as one row at a time
+//! would judge it (docs/architecture.md, "The million-row path").
 
 use std::path::Path;
 

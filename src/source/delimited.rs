@@ -326,11 +326,6 @@ struct Batch {
     len: usize,
 }
 
-/// Streams the records of `path` and visits the non-empty ones from the header on; the first
-/// `skip` records were visited by an earlier pass.
-///
-/// Parsing runs on a second thread while this one maps and validates: on a million-row sheet the
-/// two halves cost about the same, so the pipeline takes little more than the slower of them.
 /// How records are read beyond their delimiter.
 #[derive(Debug, Clone, Copy)]
 struct Flags {
@@ -340,6 +335,12 @@ struct Flags {
     sep_line: bool,
 }
 
+/// Streams the records of `path` and visits the non-empty ones from the header on, a batch at a
+/// time ([`RowVisitor::rows`]); the first `skip` records were visited by an earlier pass.
+///
+/// Parsing runs on a thread of its own while this one visits: on a million-row sheet the visitor
+/// (mapping and checking, itself spread over the cores) costs about as much as the parsing, so
+/// the pipeline takes little more than the slower of them.
 fn read_records<V: RowVisitor>(
     path: &Path,
     encoding: &'static Encoding,
