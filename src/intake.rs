@@ -207,10 +207,11 @@ fn hand_on(
     Ok(())
 }
 
-/// The same allocation as an empty vector of drafts of another lifetime (a batch's rows live only
-/// as long as the batch). Collecting an emptied vector into one whose elements have the same
-/// layout reuses its buffer in place; reusing it matters, for a batch's judged rows are larger
-/// than the allocator keeps for reuse on its own.
+/// An empty vector of drafts of another lifetime (a batch's rows live only as long as the batch),
+/// on the same allocation: the standard library collects an emptied vector into one whose
+/// elements have the same layout in place (were it not to, this would only allocate anew). Reusing
+/// it matters: a piece's judged rows are larger than the allocator keeps around for reuse, and a
+/// fresh allocation every piece faults its pages in again.
 fn relabel<'a, 'b>(mut rows: Vec<(Draft<'a>, Alone)>) -> Vec<(Draft<'b>, Alone)> {
     rows.clear();
     rows.into_iter()
