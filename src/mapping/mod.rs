@@ -76,6 +76,8 @@ const NAMED_UNMAPPED: usize = 10;
 pub struct Binding<'t> {
     template: &'t Template,
     columns: [Option<usize>; Field::COUNT],
+    /// `columns` the other way round, up to the last column that feeds a field.
+    fields_by_column: Vec<Option<Field>>,
     headers: Vec<String>,
     notes: Vec<ColumnNote>,
 }
@@ -153,9 +155,16 @@ impl<'t> Binding<'t> {
                 headers: headers.iter().filter(|h| !h.is_empty()).cloned().collect(),
             });
         }
+        let mut fields_by_column = vec![None; columns.iter().flatten().max().map_or(0, |c| c + 1)];
+        for (field, column) in Field::ALL.iter().zip(columns) {
+            if let Some(column) = column {
+                fields_by_column[column] = Some(*field);
+            }
+        }
         Ok(Binding {
             template,
             columns,
+            fields_by_column,
             headers: headers.to_vec(),
             notes,
         })
@@ -211,12 +220,24 @@ impl<'t> Binding<'t> {
     /// written into `scratch`, which the caller reuses from row to row so drafting allocates
     /// nothing once the buffers have grown.
     pub fn draft<'r>(&'r self, row: &'r RawRow, scratch: &'r mut Scratch) -> Draft<'r> {
+        // One pass over the row's cells, in order, rather than a lookup per field.
         let mut texts = [""; Field::COUNT];
-        let mut sources = [Source::Missing; Field::COUNT];
+        for (text, field) in row.cells.iter().zip(&self.fields_by_column) {
+            if let Some(field) = field {
+                texts[field.index()] = text;
+            }
+        }
+        let mut sources = [Source::Column; Field::COUNT];
         for &field in Field::ALL {
-            let (text, source) = self.pick(field, row);
-            texts[field.index()] = text;
-            sources[field.index()] = source;
+            let i = field.index();
+            if let Some(constant) = self.template.constant_for(field) {
+                (texts[i], sources[i]) = (constant, Source::Constant);
+            } else if texts[i].is_empty() {
+                (texts[i], sources[i]) = match self.template.default_for(field) {
+                    Some(default) => (default, Source::Default),
+                    None => ("", Source::Missing),
+                };
+            }
         }
         let mut draft = Draft {
             row: row.number,
