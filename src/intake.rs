@@ -39,6 +39,7 @@ pub fn read_sheet(
         path,
         template,
         binding: None,
+        expected_records: 0,
         above: Vec::new(),
         validator: Validator::new(),
         scratch: Scratch::default(),
@@ -60,6 +61,8 @@ struct Wiring<'a, S> {
     path: &'a Path,
     template: &'a Template,
     binding: Option<Binding<'a>>,
+    /// The source's guess of its size ([`RowVisitor::expect_records`]), for the duplicate table.
+    expected_records: u64,
     /// Rows above the header, passed over (numbers and first cell, for the warning).
     above: Vec<(u64, String)>,
     validator: Validator,
@@ -90,7 +93,7 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
     }
 
     fn expect_records(&mut self, records: u64) {
-        self.validator.expect_rows(records);
+        self.expected_records = records;
     }
 
     fn header(&mut self, header: &Header) -> Result<(), Error> {
@@ -102,6 +105,8 @@ impl<S: IntakeSink> RowVisitor for Wiring<'_, S> {
         binding.note_rows_above(&self.above, header.number);
         self.sink.bound(&binding, header)?;
         self.binding = Some(binding);
+        // Sized once the sheet is known to be one: a file refused at its header costs no table.
+        self.validator.expect_rows(self.expected_records);
         Ok(())
     }
 

@@ -201,7 +201,9 @@ impl Validator {
     /// not fill and copy a table twice its size on the way. A guess: the table still grows if
     /// there are more.
     pub fn expect_rows(&mut self, rows: u64) {
-        self.domains.reserve(rows.min(PRESIZE_ROWS) as usize);
+        if rows > 0 {
+            self.domains.reserve(rows.min(PRESIZE_ROWS) as usize);
+        }
     }
 
     /// Starts fetching the table slot a later [`check_duplicate`](Validator::check_duplicate) of
