@@ -588,47 +588,44 @@ pub fn is_guid(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    const GOOD_EMAILS: [&str; 3] = [
+        "gena@wingtiptoys.com",
+        "gena.soto+ms@sub.wingtip.co.uk",
+        "g@x.io",
+    ];
+    const BAD_EMAILS: [&str; 9] = [
+        "gena",
+        "gena@",
+        "@x.com",
+        "gena@wingtip",
+        "a@b.c",
+        "a b@c.com",
+        "a@b.com;c@d.com",
+        "a@@b.com",
+        "a@b..com",
+    ];
+
     #[test]
     fn emails() {
-        assert!(plausible_email("gena@wingtiptoys.com").is_ok());
-        assert!(plausible_email("gena.soto+ms@sub.wingtip.co.uk").is_ok());
-        for bad in [
-            "gena",
-            "gena@",
-            "@x.com",
-            "gena@wingtip",
-            "a@b.c",
-            "a b@c.com",
-            "a@b.com;c@d.com",
-            "a@@b.com",
-            "a@b..com",
-        ] {
+        for good in GOOD_EMAILS {
+            assert!(plausible_email(good).is_ok(), "{good}");
+        }
+        for bad in BAD_EMAILS {
             assert!(plausible_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn the_email_fast_path_decides_plain_addresses_as_the_careful_checks_do() {
-        for text in [
-            "gena@wingtiptoys.com",
-            "g@x.io",
-            "gena.soto+ms@sub.wingtip.co.uk",
-            "gena",
-            "gena@",
-            "@x.com",
-            "gena@wingtip",
-            "a@b.c",
-            "a b@c.com",
-            "a@b.com;c@d.com",
+        let more = [
             "a@b.com,c@d.com",
-            "a@@b.com",
-            "a@b..com",
             "a@.b.com",
             "a@b.com.",
             "a@b.c-m",
             "a@b.c0",
             "a\t@b.com",
-        ] {
+        ];
+        for text in GOOD_EMAILS.iter().chain(&BAD_EMAILS).chain(&more) {
             assert_eq!(
                 plain_email(text.as_bytes()),
                 careful_email(text).is_ok(),
