@@ -217,5 +217,18 @@ mod tests {
         assert!(is_iso_639_1("SV"));
         assert!(!is_iso_639_1("xx"));
         assert!(!is_iso_639_1("eng"));
+        assert!(!is_iso_639_1("n1"));
+        // The bitmap holds exactly the listed codes, every pair of letters checked.
+        let listed: Vec<&str> = ISO_639_1.split_whitespace().collect();
+        for a in b'a'..=b'z' {
+            for b in b'a'..=b'z' {
+                let code = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(
+                    is_iso_639_1(&code),
+                    listed.contains(&code.as_str()),
+                    "{code}"
+                );
+            }
+        }
     }
 }
